@@ -1,0 +1,3 @@
+from chaosrec.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,335 @@
+"""The ``chaosrec`` command line: setup, model, stack.
+
+::
+
+    chaosrec setup                      install Toxiproxy, prepare Triton, train the model
+    chaosrec model train|eval|export    the reference recommender
+    chaosrec stack up|status|down       the embedded stack, in the background
+    chaosrec stack serve                the same stack in the foreground (Ctrl-C stops it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from chaosrec._paths import stacks_dir
+from chaosrec.errors import ChaosrecError
+
+__all__ = ["main"]
+
+
+def _print(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# -- setup ------------------------------------------------------------------------------
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from chaosrec.stack.triton import find_triton
+    from chaosrec.tools import ensure_toxiproxy, toxiproxy_version
+
+    started = time.monotonic()
+    binary = ensure_toxiproxy()
+    _print(f"toxiproxy-server {toxiproxy_version(binary)}: {binary}")
+    dist = find_triton()
+    _print(f"tritonserver (nvidia-pytriton {dist.version}): {dist.server}")
+    if not args.skip_model:
+        from chaosrec.model import ensure_model
+
+        for variant in ("good", "bad"):
+            artifact = ensure_model(variant)
+            metrics = artifact.meta.get("metrics", {}).get("model", {})
+            _print(
+                f"model {variant}: version {artifact.version} "
+                f"recall@10={metrics.get('recall@10', float('nan')):.3f} ({artifact.path})"
+            )
+    _print(f"setup done in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+# -- model ------------------------------------------------------------------------------
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from chaosrec.model import ensure_model, export_triton_repository
+
+    artifact = (
+        ensure_model(args.variant, force=True)
+        if args.action == "train" and args.force
+        else ensure_model(args.variant)
+    )
+    if args.action in ("train", "eval"):
+        metrics = artifact.meta.get("metrics", {})
+        _print(f"model {args.variant} version {artifact.version} at {artifact.path}")
+        _print(f"{'':12}{'recall@10':>10}{'ndcg@10':>10}{'precision@10':>14}")
+        for name in ("model", "popularity"):
+            row = metrics.get(name, {})
+            _print(
+                f"{name:12}{row.get('recall@10', 0):>10.4f}{row.get('ndcg@10', 0):>10.4f}"
+                f"{row.get('precision@10', 0):>14.4f}"
+            )
+        return 0
+    out = export_triton_repository(artifact, Path(args.out))
+    _print(f"Triton model repository written to {out}")
+    return 0
+
+
+# -- stack ------------------------------------------------------------------------------
+
+
+def _stack_dir(name: str) -> Path:
+    return stacks_dir() / name
+
+
+def _read_state(name: str) -> dict[str, Any] | None:
+    path = _stack_dir(name) / "state.json"
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def _pid_alive(pid: object) -> bool:
+    """True for a running process; False for none, a dead one or an unreaped zombie."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        try:
+            os.kill(pid, 0)  # no procfs: fall back to a signal probe
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def cmd_stack_serve(args: argparse.Namespace) -> int:
+    """Run the stack in the foreground, keeping ``state.json`` current, until a signal."""
+    from chaosrec.stack.stack import EmbeddedStack
+
+    sdir = _stack_dir(args.name)
+    sdir.mkdir(parents=True, exist_ok=True)
+    state_path = sdir / "state.json"
+    stop = {"flag": False}
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stack = EmbeddedStack(args.topology, restart_crashed=not args.no_restart)
+    try:
+        stack.start()
+    except ChaosrecError as err:
+        state_path.write_text(
+            json.dumps(
+                {
+                    "status": "failed",
+                    "error": str(err),
+                    "supervisor_pid": os.getpid(),
+                    "notes": getattr(err, "__notes__", []),
+                }
+            ),
+            encoding="utf-8",
+        )
+        print(f"chaosrec: {err}", file=sys.stderr)
+        return 1
+    try:
+        while not stop["flag"]:
+            stack.write_state(state_path, status="ready", supervisor_pid=os.getpid())
+            time.sleep(0.5)
+    finally:
+        stack.write_state(state_path, status="stopping", supervisor_pid=os.getpid())
+        stack.stop()
+        stack.write_state(state_path, status="stopped", supervisor_pid=os.getpid())
+    return 0
+
+
+def cmd_stack_up(args: argparse.Namespace) -> int:
+    state = _read_state(args.name)
+    if state and state.get("status") == "ready" and _pid_alive(state.get("supervisor_pid")):
+        _print(f"stack {args.name!r} is already up")
+        _print_status(state)
+        return 0
+    sdir = _stack_dir(args.name)
+    sdir.mkdir(parents=True, exist_ok=True)
+    (sdir / "state.json").unlink(missing_ok=True)
+    started = time.monotonic()
+    log = (sdir / "serve.log").open("ab")
+    cmd = [
+        sys.executable,
+        "-m",
+        "chaosrec",
+        "stack",
+        "serve",
+        "--name",
+        args.name,
+        "--topology",
+        str(args.topology),
+    ]
+    if args.no_restart:
+        cmd.append("--no-restart")
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # survives this command; `chaosrec stack down` stops it
+    )
+    deadline = started + args.timeout
+    while time.monotonic() < deadline:
+        state = _read_state(args.name)
+        if state and state.get("status") == "ready":
+            _print(f"stack {args.name!r} ready in {time.monotonic() - started:.1f} s")
+            _print_status(state)
+            return 0
+        if state and state.get("status") == "failed":
+            print(f"chaosrec: stack failed to start: {state.get('error')}", file=sys.stderr)
+            for note in state.get("notes", []):
+                print(note, file=sys.stderr)
+            return 1
+        if proc.poll() is not None:
+            print(
+                f"chaosrec: the stack supervisor exited with code {proc.returncode}; "
+                f"see {sdir / 'serve.log'}",
+                file=sys.stderr,
+            )
+            return 1
+        time.sleep(0.2)
+    proc.terminate()
+    print(
+        f"chaosrec: the stack was not ready after {args.timeout:.0f} s; see {sdir / 'serve.log'}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def cmd_stack_down(args: argparse.Namespace) -> int:
+    state = _read_state(args.name)
+    pid = state.get("supervisor_pid") if state else None
+    if not state or not _pid_alive(pid):
+        _print(f"stack {args.name!r} is not running")
+        return 0
+    assert isinstance(pid, int)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        with contextlib.suppress(ChildProcessError):  # reap it if it is our child
+            os.waitpid(pid, os.WNOHANG)
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    _print(f"stack {args.name!r} stopped")
+    return 0
+
+
+def cmd_stack_status(args: argparse.Namespace) -> int:
+    state = _read_state(args.name)
+    if not state or not _pid_alive(state.get("supervisor_pid")):
+        _print(f"stack {args.name!r} is not running (start it with `chaosrec stack up`)")
+        return 3
+    if args.json:
+        _print(json.dumps(state, indent=2))
+    else:
+        _print_status(state)
+    return 0
+
+
+def _print_status(state: dict[str, Any]) -> None:
+    versions = state.get("versions", {})
+    _print(
+        f"topology {state['topology']['name']}  triton {versions.get('triton', '?')}  "
+        f"toxiproxy {versions.get('toxiproxy', '?')}  model {versions.get('model', '?')}"
+    )
+    _print(f"{'process':22}{'pid':>8}  {'alive':6}{'port':>7}  endpoint")
+    gw = state["gateway"]
+    _print(
+        f"{'gateway':22}{gw['pid']!s:>8}  {'yes' if gw['alive'] else 'NO':6}{gw['port']:>7}  "
+        f"{gw['url']}"
+    )
+    tp = state["toxiproxy"]
+    tport = tp["api_url"].rsplit(":", 1)[-1] if tp.get("api_url") else "-"
+    _print(f"{'toxiproxy':22}{tp['pid']!s:>8}  {'yes':6}{tport:>7}  {tp['api_url']}")
+    for r in state["replicas"]:
+        _print(
+            f"{'triton ' + r['replica']:22}{r['pid']!s:>8}  {'yes' if r['alive'] else 'NO':6}"
+            f"{r['http_port']:>7}  grpc {r['grpc_port']}, metrics {r['metrics_port']}, "
+            f"via proxy {r['proxy']}"
+        )
+    if state.get("startup_s") is not None:
+        _print(f"started in {state['startup_s']} s; logs in {state['run_dir']}")
+
+
+# -- parser -----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chaosrec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("setup", help="install Toxiproxy, prepare Triton, train the model")
+    p.add_argument("--skip-model", action="store_true", help="do not train the model")
+    p.set_defaults(func=cmd_setup)
+
+    p = sub.add_parser("model", help="train, evaluate or export the reference recommender")
+    p.add_argument("action", choices=["train", "eval", "export"])
+    p.add_argument("--variant", choices=["good", "bad"], default="good")
+    p.add_argument("--force", action="store_true", help="retrain even if cached")
+    p.add_argument("--out", default="triton-model-repository", help="export folder")
+    p.set_defaults(func=cmd_model)
+
+    stack = sub.add_parser("stack", help="the embedded reference stack")
+    ssub = stack.add_subparsers(dest="stack_command", required=True)
+    for name, func, text in (
+        ("up", cmd_stack_up, "start the stack in the background and wait until ready"),
+        ("serve", cmd_stack_serve, "run the stack in the foreground"),
+        ("down", cmd_stack_down, "stop a stack started with `up`"),
+        ("status", cmd_stack_status, "show every process, its port and versions"),
+    ):
+        sp = ssub.add_parser(name, help=text)
+        sp.add_argument("--name", default="default", help="stack name (default: default)")
+        if name in ("up", "serve"):
+            sp.add_argument(
+                "--topology", default="default", help="built-in name (default, quick) or YAML file"
+            )
+            sp.add_argument(
+                "--no-restart", action="store_true", help="do not restart crashed replicas"
+            )
+        if name == "up":
+            sp.add_argument("--timeout", type=float, default=180.0, help="seconds to wait")
+        if name == "status":
+            sp.add_argument("--json", action="store_true", help="print the state as JSON")
+        sp.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ChaosrecError as err:
+        print(f"chaosrec: {err}", file=sys.stderr)
+        return 2 if isinstance(err, ValueError) else 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""The exception tree of chaosrec.
+
+Every error chaosrec raises on purpose derives from :class:`ChaosrecError`, so
+``except ChaosrecError`` catches them all. Errors about the caller's input are
+also ``ValueError`` (or ``TypeError``) so generic code handles them naturally::
+
+    ChaosrecError
+    ├── ConfigError (ValueError)          bad argument, topology, profile or option
+    │   └── UnknownTargetError            a region / replica / proxy that does not exist
+    ├── SetupError                        a required tool is missing or failed to install
+    │   └── ToolNotFoundError             e.g. no toxiproxy-server binary and no Go toolchain
+    ├── StackError                        the embedded stack failed to start or stop
+    │   ├── PortInUseError                a fixed port asked for is already taken
+    │   ├── ProcessStartError             a process exited or never became ready
+    │   └── ModelLoadError                Triton could not load the model
+    ├── ToxiproxyError                    the Toxiproxy API refused a request or is unreachable
+    └── ModelError                        training / evaluation / export of the reference model
+
+Messages are one line: what is wrong, then how to fix it. Where a process log
+explains the failure, its tail is attached with ``add_note``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChaosrecError",
+    "ConfigError",
+    "ModelError",
+    "ModelLoadError",
+    "PortInUseError",
+    "ProcessStartError",
+    "SetupError",
+    "StackError",
+    "ToolNotFoundError",
+    "ToxiproxyError",
+    "UnknownTargetError",
+]
+
+
+class ChaosrecError(Exception):
+    """Base class of every error chaosrec raises deliberately."""
+
+
+class ConfigError(ChaosrecError, ValueError):
+    """An argument, option, topology or profile is invalid; nothing was started or injected."""
+
+
+class UnknownTargetError(ConfigError):
+    """A fault or lookup named a region, replica or proxy that the topology does not have."""
+
+
+class SetupError(ChaosrecError):
+    """A tool chaosrec needs is missing or could not be installed."""
+
+
+class ToolNotFoundError(SetupError):
+    """A required executable (toxiproxy-server, tritonserver, go) could not be found."""
+
+
+class StackError(ChaosrecError):
+    """The embedded stack could not be started, supervised or stopped."""
+
+
+class PortInUseError(StackError):
+    """A port that was asked for explicitly is already bound by another process."""
+
+
+class ProcessStartError(StackError):
+    """A supervised process exited early or did not become ready in time; its log tail is noted."""
+
+
+class ModelLoadError(StackError):
+    """Triton started but could not load the model; Triton's log tail is noted."""
+
+
+class ToxiproxyError(ChaosrecError):
+    """The Toxiproxy API is unreachable or answered with an error."""
+
+
+class ModelError(ChaosrecError):
+    """Training, evaluating or exporting the reference recommender failed."""

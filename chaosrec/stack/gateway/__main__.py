@@ -1,0 +1,37 @@
+"""``python -m chaosrec.stack.gateway --config gateway.json``: run the gateway until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from chaosrec.errors import ChaosrecError
+from chaosrec.stack.gateway.app import make_app
+from chaosrec.stack.gateway.config import GatewayConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chaosrec.stack.gateway")
+    parser.add_argument("--config", required=True, type=Path, help="gateway JSON config")
+    args = parser.parse_args(argv)
+    try:
+        config = GatewayConfig.read(args.config)
+    except (OSError, ValueError, KeyError, TypeError, ChaosrecError) as err:
+        print(f"gateway: cannot read config {args.config}: {err}", file=sys.stderr)
+        return 2
+    web.run_app(
+        make_app(config),
+        host=config.host,
+        port=config.port,
+        access_log=None,
+        print=lambda msg: print(msg, flush=True),
+        shutdown_timeout=2.0,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,394 @@
+"""The gateway's request path: routing, retries, cross-region failover, breakers, fallback.
+
+Request path for ``GET /recommend?user_id=U&k=K``:
+
+1. shed at once (503 + Retry-After) when ``max_inflight`` requests are in flight;
+2. order candidates: healthy replicas of the preferred region (round-robin), then,
+   with ``failover``, healthy replicas of the other regions; a replica whose
+   breaker is open is skipped, a half-open one gets a single trial;
+3. try up to ``max_attempts`` candidates (1 without ``retry``), each bounded by
+   ``attempt_timeout_s``, all within ``request_timeout_s``;
+4. if none answered: with ``fallback``, a degraded answer (the user's last good
+   list, else popularity); without it, 503.
+
+Every answer says which region and replica served it and whether it is degraded,
+in the JSON body and in ``X-Chaosrec-*`` headers (cheap for load generators).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from chaosrec.errors import ConfigError
+from chaosrec.stack.gateway.config import GatewayConfig, PolicyConfig
+from chaosrec.stack.gateway.fallback import FallbackCache
+from chaosrec.stack.gateway.upstream import InferenceResult, Upstream
+
+__all__ = ["GATEWAY_KEY", "Gateway", "make_app"]
+
+_MAX_BATCH = 64
+
+
+class _BadRequest(Exception):
+    pass
+
+
+@dataclasses.dataclass
+class _Answer:
+    items: list[list[int]]
+    scores: list[list[float]] | None
+    region: str | None
+    replica: str | None
+    source: str  # "model" | "last_good" | "popularity"
+    attempts: int
+    model_version: str | None
+
+    @property
+    def degraded(self) -> bool:
+        return self.source != "model"
+
+
+class Gateway:
+    """State shared by the handlers: upstreams, policy, fallback cache and metrics."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.policy = config.policy
+        self.upstreams = [Upstream(u, config.policy, config.protocol) for u in config.upstreams]
+        self.fallback = FallbackCache(config.popularity)
+        self.inflight = 0
+        self._rr: dict[str, int] = {}
+        self._health_task: asyncio.Task[None] | None = None
+        self.registry = CollectorRegistry()
+        self.m_requests = Counter(
+            "chaosrec_gateway_requests",
+            "Answered requests",
+            ["outcome", "region"],
+            registry=self.registry,
+        )
+        self.m_latency = Histogram(
+            "chaosrec_gateway_request_duration_seconds",
+            "Request latency",
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+        self.m_attempts = Counter(
+            "chaosrec_gateway_upstream_attempts",
+            "Upstream inference attempts",
+            ["replica", "outcome"],
+            registry=self.registry,
+        )
+        self.m_healthy = Gauge(
+            "chaosrec_gateway_upstream_healthy",
+            "1 when the replica passes health checks",
+            ["replica", "region"],
+            registry=self.registry,
+        )
+        self.m_breaker = Gauge(
+            "chaosrec_gateway_breaker_state",
+            "0 closed, 1 half-open, 2 open",
+            ["replica"],
+            registry=self.registry,
+        )
+        self.m_inflight = Gauge(
+            "chaosrec_gateway_inflight", "Requests in flight", registry=self.registry
+        )
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._health_task = asyncio.create_task(self._health_loop())
+
+    async def stop(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+        for upstream in self.upstreams:
+            await upstream.close()
+
+    async def _health_loop(self) -> None:
+        while True:
+            started = time.monotonic()
+            await asyncio.gather(
+                *(
+                    u.check_health(
+                        self.config.model_name,
+                        self.policy.health_timeout_s,
+                        self.policy.healthy_after,
+                    )
+                    for u in self.upstreams
+                )
+            )
+            for u in self.upstreams:
+                self.m_healthy.labels(u.id, u.region).set(1 if u.healthy else 0)
+                self.m_breaker.labels(u.id).set(int(u.breaker.state))
+            elapsed = time.monotonic() - started
+            await asyncio.sleep(max(0.0, self.policy.health_interval_s - elapsed))
+
+    def set_policy(self, policy: PolicyConfig) -> None:
+        self.policy = policy
+        for upstream in self.upstreams:
+            upstream.breaker.failure_threshold = policy.breaker_failures
+            upstream.breaker.cooldown_s = policy.breaker_cooldown_s
+
+    # -- routing -------------------------------------------------------------------
+
+    def candidates(self, region: str) -> list[Upstream]:
+        """Replicas to try, in order: the preferred region first, then (failover) the rest."""
+        regions = [region] + (
+            [r for r in self.config.regions if r != region] if self.policy.failover else []
+        )
+        ordered: list[Upstream] = []
+        for reg in regions:
+            members = [u for u in self.upstreams if u.region == reg]
+            start = self._rr.get(reg, 0)
+            self._rr[reg] = (start + 1) % max(1, len(members))
+            rotated = members[start:] + members[:start]
+            ordered.extend(u for u in rotated if u.healthy and u.breaker.allow())
+        if not ordered and not self.policy.failover:
+            # Without failover the home region is all we have: try it even if unhealthy.
+            ordered = [u for u in self.upstreams if u.region == region and u.breaker.allow()]
+        return ordered
+
+    async def recommend(self, user_ids: npt.NDArray[np.int64], k: int, region: str) -> _Answer:
+        deadline = time.monotonic() + self.policy.request_timeout_s
+        max_attempts = self.policy.max_attempts if self.policy.retry else 1
+        attempts = 0
+        for upstream in self.candidates(region):
+            if attempts >= max_attempts:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0.001:
+                break
+            if not upstream.breaker.acquire():
+                continue
+            attempts += 1
+            try:
+                result: InferenceResult = await upstream.infer(
+                    self.config.model_name, user_ids, min(self.policy.attempt_timeout_s, remaining)
+                )
+            except asyncio.CancelledError:
+                upstream.breaker.record_failure()
+                raise
+            except Exception as err:
+                upstream.breaker.record_failure()
+                outcome = "timeout" if isinstance(err, asyncio.TimeoutError) else "error"
+                self.m_attempts.labels(upstream.id, outcome).inc()
+                continue
+            upstream.breaker.record_success()
+            self.m_attempts.labels(upstream.id, "ok").inc()
+            items = result.items[:, :k].tolist()
+            for uid, full in zip(user_ids.tolist(), result.items.tolist(), strict=True):
+                self.fallback.remember(int(uid), full)
+            return _Answer(
+                items=items,
+                scores=result.scores[:, :k].tolist(),
+                region=upstream.region,
+                replica=upstream.id,
+                source="model",
+                attempts=attempts,
+                model_version=result.model_version,
+            )
+        if not self.policy.fallback:
+            raise web.HTTPServiceUnavailable(
+                text='{"error": "no replica could serve the request"}',
+                content_type="application/json",
+                headers={"Retry-After": "1"},
+            )
+        lists, sources = zip(*(self.fallback.answer(int(u), k) for u in user_ids), strict=True)
+        source = "last_good" if all(s == "last_good" for s in sources) else "popularity"
+        return _Answer(list(lists), None, None, None, source, attempts, None)
+
+    # -- parsing -------------------------------------------------------------------
+
+    def _parse_k(self, raw: Any) -> int:
+        try:
+            k = int(raw)
+        except (TypeError, ValueError):
+            raise _BadRequest(f"k={raw!r} must be an integer in [1, {self.config.max_k}]") from None
+        if not 1 <= k <= self.config.max_k:
+            raise _BadRequest(f"k={k} must be in [1, {self.config.max_k}]")
+        return k
+
+    def _parse_user(self, raw: Any) -> int:
+        if isinstance(raw, bool):
+            raise _BadRequest(f"user_id={raw!r} must be a non-negative integer")
+        try:
+            uid = int(raw)
+        except (TypeError, ValueError):
+            raise _BadRequest(f"user_id={raw!r} must be a non-negative integer") from None
+        limit = self.config.n_users
+        if uid < 0 or (limit is not None and uid >= limit):
+            bound = f" below {limit}" if limit is not None else ""
+            raise _BadRequest(f"user_id={uid} must be a non-negative integer{bound}")
+        return uid
+
+    def _parse_region(self, raw: str | None) -> str:
+        if raw is None:
+            return self.config.home_region
+        if raw not in self.config.regions:
+            raise _BadRequest(f"region={raw!r} is not one of {self.config.regions}")
+        return raw
+
+    # -- handlers ------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _admit(self) -> AsyncIterator[None]:
+        if self.inflight >= self.policy.max_inflight:
+            self.m_requests.labels("shed", "").inc()
+            raise web.HTTPServiceUnavailable(
+                text='{"error": "overloaded: too many requests in flight"}',
+                content_type="application/json",
+                headers={"Retry-After": "1"},
+            )
+        self.inflight += 1
+        self.m_inflight.set(self.inflight)
+        try:
+            yield
+        finally:
+            self.inflight -= 1
+            self.m_inflight.set(self.inflight)
+
+    def _bad_request(self, err: _BadRequest) -> web.Response:
+        self.m_requests.labels("bad_request", "").inc()
+        return web.json_response({"error": str(err)}, status=400)
+
+    async def handle_recommend(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        try:
+            uid = self._parse_user(request.query.get("user_id"))
+            k = self._parse_k(request.query.get("k", "10"))
+            region = self._parse_region(request.query.get("region"))
+        except _BadRequest as err:
+            return self._bad_request(err)
+        async with self._admit():
+            answer = await self.recommend(np.array([uid], dtype=np.int64), k, region)
+        body = {
+            "user_id": uid,
+            "k": k,
+            "items": answer.items[0],
+            "scores": answer.scores[0] if answer.scores is not None else None,
+            "region": answer.region,
+            "replica": answer.replica,
+            "degraded": answer.degraded,
+            "source": answer.source,
+            "attempts": answer.attempts,
+            "model_version": answer.model_version,
+        }
+        return self._respond(body, answer, started)
+
+    async def handle_batch(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        try:
+            try:
+                data = await request.json()
+            except ValueError:
+                raise _BadRequest('body must be JSON: {"user_ids": [...], "k": 10}') from None
+            if not isinstance(data, dict) or not isinstance(data.get("user_ids"), list):
+                raise _BadRequest('body must be {"user_ids": [...], "k": 10}')
+            raw_ids = data["user_ids"]
+            if not 1 <= len(raw_ids) <= _MAX_BATCH:
+                raise _BadRequest(f"user_ids has {len(raw_ids)} entries; allowed 1..{_MAX_BATCH}")
+            ids = [self._parse_user(u) for u in raw_ids]
+            k = self._parse_k(data.get("k", 10))
+            region = self._parse_region(data.get("region"))
+        except _BadRequest as err:
+            return self._bad_request(err)
+        async with self._admit():
+            answer = await self.recommend(np.array(ids, dtype=np.int64), k, region)
+        body = {
+            "k": k,
+            "results": [
+                {"user_id": uid, "items": items}
+                for uid, items in zip(ids, answer.items, strict=True)
+            ],
+            "region": answer.region,
+            "replica": answer.replica,
+            "degraded": answer.degraded,
+            "source": answer.source,
+            "attempts": answer.attempts,
+            "model_version": answer.model_version,
+        }
+        return self._respond(body, answer, started)
+
+    def _respond(self, body: dict[str, Any], answer: _Answer, started: float) -> web.Response:
+        outcome = "degraded" if answer.degraded else "ok"
+        self.m_requests.labels(outcome, answer.region or "").inc()
+        self.m_latency.observe(time.perf_counter() - started)
+        headers = {
+            "X-Chaosrec-Region": answer.region or "",
+            "X-Chaosrec-Replica": answer.replica or "",
+            "X-Chaosrec-Degraded": "1" if answer.degraded else "0",
+        }
+        return web.json_response(body, headers=headers)
+
+    async def handle_healthz(self, request: web.Request) -> web.Response:
+        replicas = {
+            u.id: {
+                "region": u.region,
+                "healthy": u.healthy,
+                "breaker": u.breaker.state.name.lower(),
+                "address": u.config.address,
+            }
+            for u in self.upstreams
+        }
+        any_healthy = any(u.healthy for u in self.upstreams)
+        all_healthy = all(u.healthy for u in self.upstreams)
+        status = "ok" if all_healthy else ("degraded" if any_healthy else "down")
+        return web.json_response(
+            {"status": status, "replicas": replicas, "inflight": self.inflight}
+        )
+
+    async def handle_metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.registry), content_type="text/plain")
+
+    async def handle_get_policy(self, request: web.Request) -> web.Response:
+        return web.json_response(dataclasses.asdict(self.policy))
+
+    async def handle_set_policy(self, request: web.Request) -> web.Response:
+        """Change policy at run time (loopback only), e.g. to switch failover off in a drill."""
+        try:
+            changes = await request.json()
+            if not isinstance(changes, dict):
+                raise ConfigError("policy changes must be a JSON object")
+            self.set_policy(self.policy.replace(**changes))
+        except (ValueError, TypeError) as err:
+            return web.json_response({"error": str(err)}, status=400)
+        return web.json_response(dataclasses.asdict(self.policy))
+
+
+GATEWAY_KEY = web.AppKey("gateway", Gateway)
+
+
+def make_app(config: GatewayConfig) -> web.Application:
+    """The aiohttp application serving the gateway's endpoints."""
+    gateway = Gateway(config)
+    app = web.Application()
+    app[GATEWAY_KEY] = gateway
+    app.router.add_get("/recommend", gateway.handle_recommend)
+    app.router.add_post("/recommend/batch", gateway.handle_batch)
+    app.router.add_get("/healthz", gateway.handle_healthz)
+    app.router.add_get("/metrics", gateway.handle_metrics)
+    app.router.add_get("/admin/policy", gateway.handle_get_policy)
+    app.router.add_post("/admin/policy", gateway.handle_set_policy)
+
+    async def on_startup(app: web.Application) -> None:
+        await gateway.start()
+
+    async def on_cleanup(app: web.Application) -> None:
+        await gateway.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app

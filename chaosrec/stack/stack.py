@@ -1,0 +1,426 @@
+"""The embedded reference stack: Toxiproxy, one Triton per replica, the gateway, a supervisor.
+
+::
+
+    client ──> gateway ──> toxiproxy proxy "region-a.r0" ──> tritonserver (region-a.r0)
+                      ├──> toxiproxy proxy "region-a.r1" ──> tritonserver (region-a.r1)
+                      ├──> toxiproxy proxy "region-b.r0" ──> tritonserver (region-b.r0)
+                      └──> toxiproxy proxy "region-b.r1" ──> tritonserver (region-b.r1)
+
+Everything binds to 127.0.0.1 on ports picked at run time; every process logs
+to the run folder. A supervisor thread restarts a crashed replica (or gateway)
+on the same ports and records when the crash was seen and when the replica was
+ready again, so crash drills can measure recovery. ``stop()`` tears everything
+down in reverse order; a start that fails part-way stops what it had started.
+
+Example::
+
+    with EmbeddedStack("quick") as stack:
+        httpx.get(f"{stack.gateway_url}/recommend", params={"user_id": 7})
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from chaosrec._paths import runs_dir
+from chaosrec._ports import free_port, port_is_free
+from chaosrec.errors import ConfigError, PortInUseError, ProcessStartError, StackError
+from chaosrec.stack.gateway.config import GatewayConfig, PolicyConfig, UpstreamConfig
+from chaosrec.stack.process import ManagedProcess, log_tail
+from chaosrec.stack.triton import (
+    TritonDist,
+    TritonPorts,
+    TritonReplica,
+    find_triton,
+    write_fault,
+    write_model_repository,
+)
+from chaosrec.topology import Replica, Topology, load_topology
+
+__all__ = ["EmbeddedStack", "StackEvent"]
+
+_PORT_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class StackEvent:
+    """Something the supervisor saw: ``crashed``, ``restarted``, ``ready``, ``restart_failed``."""
+
+    kind: str
+    process: str
+    at: float  # time.time(), seconds since the epoch
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "process": self.process, "at": self.at, **self.detail}
+
+
+@dataclass
+class _ReplicaHandle:
+    replica: Replica
+    triton: TritonReplica
+    fault_file: Path
+    proxy_listen: str = ""
+    restarting: bool = False
+    crashed_at: float | None = None
+    restarts: int = 0
+
+
+class EmbeddedStack:
+    """Start and supervise the reference stack for one topology.
+
+    :param topology: a built-in name (``"default"``, ``"quick"``), a YAML path or a Topology.
+    :param run_dir: where logs, model repositories and scratch files go (default: a new
+        folder under chaosrec's cache).
+    :param restart_crashed: restart a replica or gateway that exits unexpectedly.
+    :param policy: the gateway's resilience policy (defaults: see :class:`PolicyConfig`).
+    :param protocol: how the gateway calls Triton: ``"http"`` or ``"grpc"``.
+    """
+
+    def __init__(
+        self,
+        topology: str | Path | Topology = "default",
+        *,
+        run_dir: Path | None = None,
+        restart_crashed: bool = True,
+        policy: PolicyConfig | None = None,
+        protocol: str = "http",
+        gateway_port: int | None = None,
+        ready_timeout_s: float = 90.0,
+    ) -> None:
+        self.topology = load_topology(topology)
+        self.run_dir = run_dir or runs_dir() / (
+            f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
+        )
+        self.restart_crashed = restart_crashed
+        self.policy = policy or PolicyConfig()
+        if protocol not in ("http", "grpc"):
+            raise ConfigError(f"protocol={protocol!r} must be 'http' or 'grpc'")
+        self.protocol = protocol
+        if gateway_port is not None and (
+            isinstance(gateway_port, bool)
+            or not isinstance(gateway_port, int)
+            or not 1 <= gateway_port <= 65535
+        ):
+            raise ConfigError(f"gateway_port={gateway_port!r} must be an integer in [1, 65535]")
+        self.fixed_gateway_port = gateway_port
+        self.ready_timeout_s = ready_timeout_s
+        self.replicas: dict[str, _ReplicaHandle] = {}
+        self.events: list[StackEvent] = []
+        self.started_at: float | None = None
+        self.ready_at: float | None = None
+        self.model_meta: dict[str, Any] = {}
+        self.versions: dict[str, str] = {}
+        self._toxiproxy: Any = None
+        self._gateway: ManagedProcess | None = None
+        self._gateway_port = 0
+        self._dist: TritonDist | None = None
+        self._lock = threading.Lock()
+        self._stop_event = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._state_listeners: list[Any] = []
+
+    # -- public properties ----------------------------------------------------------
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self._gateway_port}"
+
+    @property
+    def toxiproxy(self) -> Any:
+        """The :class:`~chaosrec.toxiproxy.ToxiproxyClient` of this stack's server."""
+        if self._toxiproxy is None:
+            raise StackError("the stack is not started; call start() first")
+        return self._toxiproxy.client
+
+    @property
+    def toxiproxy_api_url(self) -> str:
+        if self._toxiproxy is None:
+            raise StackError("the stack is not started; call start() first")
+        return str(self._toxiproxy.api_url)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def __enter__(self) -> EmbeddedStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> EmbeddedStack:
+        """Start every process and wait until the gateway sees every replica healthy."""
+        from chaosrec.model import ensure_model
+        from chaosrec.tools import ensure_toxiproxy, toxiproxy_version
+        from chaosrec.toxiproxy import ToxiproxyServer
+
+        # Everything that can fail without side effects is checked first.
+        if self.fixed_gateway_port is not None and not port_is_free(self.fixed_gateway_port):
+            raise PortInUseError(
+                f"gateway_port={self.fixed_gateway_port} is already in use on 127.0.0.1; "
+                "stop what holds it, pick another port, or omit gateway_port for a free one"
+            )
+        self._dist = find_triton()
+        toxiproxy_bin = ensure_toxiproxy()
+        artifact = ensure_model("good")
+        self.model_meta = dict(artifact.meta)
+        self.started_at = time.monotonic()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._toxiproxy = ToxiproxyServer(
+                toxiproxy_bin, log_path=self.run_dir / "toxiproxy.log"
+            )
+            self._toxiproxy.start()
+            self.versions["toxiproxy"] = toxiproxy_version(toxiproxy_bin)
+            for replica in self.topology.replicas:
+                self._start_replica(replica, artifact.model_file)
+            for handle in self.replicas.values():
+                self._wait_replica(handle, artifact.model_file)
+            meta = next(iter(self.replicas.values())).triton.server_metadata()
+            self.versions["triton"] = str(meta.get("version", "?"))
+            self.versions["nvidia-pytriton"] = self._dist.version
+            self.versions["model"] = str(artifact.version)
+            self._start_gateway(artifact.popularity, int(artifact.meta.get("n_users", 0)) or None)
+        except BaseException:
+            self.stop()
+            raise
+        self.ready_at = time.monotonic()
+        self._stop_event.clear()
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="chaosrec-supervisor", daemon=True
+        )
+        self._supervisor.start()
+        return self
+
+    def _start_replica(self, replica: Replica, model_file: Path) -> None:
+        assert self._dist is not None
+        work = self.run_dir / "replicas" / replica.id
+        fault_file = work / "fault.json"
+        repo = write_model_repository(work / "models", model_file, fault_file=fault_file).parent
+        ports = TritonPorts(free_port(), free_port(), free_port())
+        triton = TritonReplica(
+            replica.id,
+            dist=self._dist,
+            repo_dir=repo,
+            work_dir=work,
+            ports=ports,
+            ready_timeout_s=self.ready_timeout_s,
+        )
+        handle = _ReplicaHandle(replica, triton, fault_file)
+        self.replicas[replica.id] = handle
+        triton.start()
+        port = ports.grpc if self.protocol == "grpc" else ports.http
+        proxy = self.toxiproxy.create_proxy(replica.id, upstream=f"127.0.0.1:{port}")
+        handle.proxy_listen = proxy.listen
+
+    def _wait_replica(self, handle: _ReplicaHandle, model_file: Path) -> None:
+        for attempt in range(_PORT_RETRIES):
+            try:
+                handle.triton.wait_ready()
+                return
+            except ProcessStartError:
+                tail = log_tail(handle.triton.process.log_path, 40).lower()
+                if "address already in use" not in tail or attempt == _PORT_RETRIES - 1:
+                    raise
+            # Another process took a port between picking and binding: pick new ones.
+            old = handle.triton
+            ports = TritonPorts(free_port(), free_port(), free_port())
+            handle.triton = TritonReplica(
+                old.replica_id,
+                dist=old.dist,
+                repo_dir=old.repo_dir,
+                work_dir=old.work_dir,
+                ports=ports,
+                ready_timeout_s=self.ready_timeout_s,
+            )
+            handle.triton.start()
+            port = ports.grpc if self.protocol == "grpc" else ports.http
+            self.toxiproxy.delete_proxy(old.replica_id)
+            proxy = self.toxiproxy.create_proxy(old.replica_id, upstream=f"127.0.0.1:{port}")
+            handle.proxy_listen = proxy.listen
+
+    def _start_gateway(self, popularity: list[int], n_users: int | None) -> None:
+        import sys
+
+        upstreams = tuple(
+            UpstreamConfig(h.replica.id, h.replica.region, h.proxy_listen)
+            for h in self.replicas.values()
+        )
+        for attempt in range(_PORT_RETRIES):
+            self._gateway_port = self.fixed_gateway_port or free_port()
+            config = GatewayConfig(
+                port=self._gateway_port,
+                home_region=self.topology.home_region,
+                upstreams=upstreams,
+                popularity=tuple(popularity),
+                protocol=self.protocol,
+                n_users=n_users,
+                policy=self.policy,
+            )
+            config_path = self.run_dir / "gateway.json"
+            config.write(config_path)
+            self._gateway = ManagedProcess(
+                "gateway",
+                [sys.executable, "-m", "chaosrec.stack.gateway", "--config", str(config_path)],
+                log_path=self.run_dir / "gateway.log",
+                ready_check=self._gateway_all_healthy,
+                ready_timeout_s=30.0,
+            )
+            self._gateway.start()
+            try:
+                self._gateway.wait_ready()
+                return
+            except ProcessStartError:
+                tail = log_tail(self.run_dir / "gateway.log", 20).lower()
+                if "address already in use" not in tail or attempt == _PORT_RETRIES - 1:
+                    raise
+
+    def _gateway_all_healthy(self) -> bool:
+        resp = httpx.get(f"{self.gateway_url}/healthz", timeout=1.0)
+        return resp.status_code == 200 and resp.json().get("status") == "ok"
+
+    def wait_healthy(self, timeout_s: float = 30.0) -> float:
+        """Block until the gateway reports every replica healthy; returns seconds waited."""
+        started = time.monotonic()
+        while True:
+            try:
+                if self._gateway_all_healthy():
+                    return time.monotonic() - started
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() - started > timeout_s:
+                raise StackError(
+                    f"the gateway did not see every replica healthy within {timeout_s:.0f} s; "
+                    f"see {self.gateway_url}/healthz and the logs in {self.run_dir}"
+                )
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the supervisor, gateway, replicas and Toxiproxy (in that order). Idempotent."""
+        self._stop_event.set()
+        if self._supervisor is not None and self._supervisor is not threading.current_thread():
+            self._supervisor.join(timeout=5)
+        self._supervisor = None
+        errors: list[BaseException] = []
+        if self._gateway is not None:
+            try:
+                self._gateway.stop()
+            except Exception as err:
+                errors.append(err)
+        for handle in self.replicas.values():
+            try:
+                handle.triton.stop()
+            except Exception as err:
+                errors.append(err)
+        if self._toxiproxy is not None:
+            try:
+                self._toxiproxy.stop()
+            except Exception as err:
+                errors.append(err)
+        if errors:
+            raise StackError(f"stopping the stack failed: {errors[0]}") from errors[0]
+
+    # -- supervision ----------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        while not self._stop_event.wait(0.05):
+            for handle in list(self.replicas.values()):
+                self._watch_replica(handle)
+            gateway = self._gateway
+            if gateway is not None and not gateway.alive and not self._stop_event.is_set():
+                self._record("crashed", "gateway", exit_code=gateway.returncode)
+                if self.restart_crashed:
+                    gateway.start()
+                    self._record("restarted", "gateway")
+
+    def _watch_replica(self, handle: _ReplicaHandle) -> None:
+        proc = handle.triton.process
+        if self._stop_event.is_set():
+            return
+        if handle.restarting:
+            try:
+                ready = handle.triton.model_ready()
+            except httpx.HTTPError:
+                ready = False
+            if ready:
+                handle.restarting = False
+                downtime = time.time() - (handle.crashed_at or time.time())
+                self._record("ready", handle.replica.id, recovery_s=round(downtime, 3))
+            elif not proc.alive:
+                self._record("restart_failed", handle.replica.id, exit_code=proc.returncode)
+                handle.restarting = False
+            return
+        if proc.pid is not None and not proc.alive and not getattr(handle, "held", False):
+            handle.crashed_at = time.time()
+            self._record("crashed", handle.replica.id, exit_code=proc.returncode)
+            if self.restart_crashed:
+                proc.start()
+                handle.restarts += 1
+                handle.restarting = True
+                self._record("restarted", handle.replica.id, pid=proc.pid)
+
+    def _record(self, kind: str, process: str, **detail: Any) -> None:
+        with self._lock:
+            self.events.append(StackEvent(kind, process, time.time(), detail))
+
+    # -- faults the stack itself must perform (used by chaosrec.faults) -------------
+
+    def set_gpu_fault(self, replica_id: str, fault: dict[str, Any]) -> None:
+        """Set (or clear, with ``{}``) a replica's emulated GPU fault; takes effect next batch."""
+        handle = self._handle(replica_id)
+        write_fault(handle.fault_file, fault)
+
+    def _handle(self, replica_id: str) -> _ReplicaHandle:
+        self.topology.replica(replica_id)  # raises UnknownTargetError with the valid ids
+        return self.replicas[replica_id]
+
+    # -- introspection --------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Every process with its pid, ports and liveness, plus versions and recent events."""
+        toxi = self._toxiproxy
+        return {
+            "topology": self.topology.to_dict(),
+            "run_dir": str(self.run_dir),
+            "gateway": {
+                "url": self.gateway_url,
+                "pid": self._gateway.pid if self._gateway else None,
+                "alive": bool(self._gateway and self._gateway.alive),
+                "port": self._gateway_port,
+                "log": str(self.run_dir / "gateway.log"),
+            },
+            "toxiproxy": {
+                "api_url": toxi.api_url if toxi else None,
+                "pid": toxi.pid if toxi else None,
+                "log": str(self.run_dir / "toxiproxy.log"),
+            },
+            "replicas": [
+                {**h.triton.describe(), "proxy": h.proxy_listen, "restarts": h.restarts}
+                for h in self.replicas.values()
+            ],
+            "versions": dict(self.versions),
+            "model": {
+                k: self.model_meta.get(k)
+                for k in ("version", "variant", "metrics", "device_trained")
+            },
+            "startup_s": (
+                round(self.ready_at - self.started_at, 2)
+                if self.ready_at and self.started_at
+                else None
+            ),
+            "events": [e.to_dict() for e in self.events[-50:]],
+        }
+
+    def write_state(self, path: Path, **extra: Any) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**self.status(), **extra}, indent=2), encoding="utf-8")
+        tmp.replace(path)

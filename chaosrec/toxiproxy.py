@@ -1,0 +1,883 @@
+"""A typed client for Shopify Toxiproxy's HTTP API (v2), and a managed toxiproxy-server.
+
+Toxiproxy is a TCP proxy whose behaviour is changed at run time: each *proxy*
+listens on an address and forwards to an *upstream*; *toxics* attached to a proxy
+degrade the bytes flowing through it (latency, bandwidth cap, resets, ...).
+
+Behaviour of the real server worth knowing (measured against v2.12.0):
+
+* ``toxicity`` is drawn once per connection, not per byte or request: with
+  ``toxicity=0.5`` about half the connections get the toxic on every request
+  and the others never do.
+* A toxic added or removed applies to connections that are already open.
+* Disabling a proxy closes its open connections (the peer reads EOF) and
+  refuses new ones; a pooled keep-alive HTTP connection therefore fails on its
+  next request with "connection refused". Re-enabling listens on the same port.
+* Removing a ``timeout`` toxic closes the connections it was holding; the bytes
+  it swallowed are lost.
+* The server accepts, and silently ignores, misspelt attribute names and takes
+  negative values or ``toxicity > 1``; this client rejects all of those first.
+
+Example::
+
+    with ToxiproxyServer(ensure_toxiproxy(), log_path=tmp / "toxiproxy.log") as server:
+        proxy = server.client.create_proxy("redis", upstream="127.0.0.1:6379")
+        server.client.add_toxic("redis", "latency", {"latency": 200})
+        ...  # connect to 127.0.0.1:{proxy.listen_port}
+        server.client.reset()
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Self
+from urllib.parse import urlsplit
+
+import httpx
+
+from chaosrec._proc import child_preexec
+from chaosrec.errors import (
+    ConfigError,
+    PortInUseError,
+    ProcessStartError,
+    StackError,
+    ToxiproxyError,
+    UnknownTargetError,
+)
+
+__all__ = [
+    "STREAMS",
+    "TOXIC_TYPES",
+    "Proxy",
+    "Toxic",
+    "ToxiproxyClient",
+    "ToxiproxyServer",
+]
+
+#: Toxic types and, for each, its attributes and their units. Slicer's delay is in µs.
+TOXIC_TYPES: Final[Mapping[str, Mapping[str, str]]] = types.MappingProxyType(
+    {
+        "bandwidth": {"rate": "KB/s"},
+        "latency": {"latency": "ms", "jitter": "ms"},
+        "limit_data": {"bytes": "bytes"},
+        "reset_peer": {"timeout": "ms"},
+        "slicer": {"average_size": "bytes", "size_variation": "bytes", "delay": "µs"},
+        "slow_close": {"delay": "ms"},
+        "timeout": {"timeout": "ms"},
+    }
+)
+#: Directions a toxic can act on: client→upstream or upstream→client.
+STREAMS: Final = ("upstream", "downstream")
+
+_INT64_MAX: Final = 2**63 - 1  # Toxiproxy decodes attributes into Go int64
+_LOG_TAIL_LINES: Final = 30
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Toxic:
+    """One toxic as the server reports it.
+
+    ``attributes`` holds integers in the units of :data:`TOXIC_TYPES`;
+    ``toxicity`` is the probability (0..1) that a new connection gets the toxic.
+    """
+
+    name: str
+    type: str
+    stream: str
+    toxicity: float
+    attributes: Mapping[str, int] = field(hash=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Toxic:
+        """Build from one element of ``GET /proxies/{name}/toxics``."""
+        return cls(
+            name=str(data["name"]),
+            type=str(data["type"]),
+            stream=str(data.get("stream", "downstream")),
+            toxicity=float(data.get("toxicity", 1.0)),
+            attributes=types.MappingProxyType(dict(data.get("attributes") or {})),
+        )
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """One proxy as the server reports it; ``listen`` is the bound ``host:port``."""
+
+    name: str
+    listen: str
+    upstream: str
+    enabled: bool
+    toxics: tuple[Toxic, ...] = ()
+
+    @property
+    def listen_host(self) -> str:
+        """Host part of ``listen``, without IPv6 brackets."""
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def listen_port(self) -> int:
+        """TCP port the proxy listens on (the real one, also when created with port 0)."""
+        return int(self.listen.rpartition(":")[2])
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Proxy:
+        """Build from one value of ``GET /proxies``."""
+        return cls(
+            name=str(data["name"]),
+            listen=str(data["listen"]),
+            upstream=str(data["upstream"]),
+            enabled=bool(data.get("enabled", True)),
+            toxics=tuple(Toxic.from_api(t) for t in data.get("toxics") or ()),
+        )
+
+
+# --------------------------------------------------------------------- validation
+
+
+def _check_name(argument: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or "/" in value:
+        raise ConfigError(
+            f"{argument}={value!r} is not a valid name; pass a non-empty string without '/'"
+        )
+    return value
+
+
+def _check_address(argument: str, value: object, *, allow_port_zero: bool) -> str:
+    lowest = 0 if allow_port_zero else 1
+    host, colon, port = value.rpartition(":") if isinstance(value, str) else ("", "", "")
+    if (
+        not isinstance(value, str)
+        or not colon
+        or not host
+        or not port.isdigit()
+        or not lowest <= int(port) <= 65535
+    ):
+        raise ConfigError(
+            f"{argument}={value!r} is not a host:port address with port in "
+            f"[{lowest}, 65535]; pass e.g. '127.0.0.1:{8080 if lowest else 0}'"
+        )
+    return value
+
+
+def _check_toxicity(toxicity: object) -> float:
+    if isinstance(toxicity, bool) or not isinstance(toxicity, int | float):
+        raise ConfigError(f"toxicity={toxicity!r} is not a number; pass a probability in [0, 1]")
+    if math.isnan(toxicity) or not 0.0 <= toxicity <= 1.0:
+        raise ConfigError(f"toxicity={toxicity!r} is outside [0, 1]")
+    return float(toxicity)
+
+
+def _check_stream(stream: object) -> str:
+    if stream not in STREAMS:
+        raise ConfigError(f"stream={stream!r} is not one of {', '.join(map(repr, STREAMS))}")
+    assert isinstance(stream, str)
+    return stream
+
+
+def _check_type(toxic_type: object) -> str:
+    if toxic_type not in TOXIC_TYPES:
+        raise ConfigError(
+            f"type={toxic_type!r} is not a Toxiproxy toxic type; "
+            f"use one of {', '.join(TOXIC_TYPES)}"
+        )
+    assert isinstance(toxic_type, str)
+    return toxic_type
+
+
+def _check_attributes(toxic_type: str, attributes: object) -> dict[str, int]:
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, Mapping):
+        raise ConfigError(
+            f"attributes={attributes!r} is not a mapping; pass e.g. {{'latency': 100}}"
+        )
+    units = TOXIC_TYPES[toxic_type]
+    checked: dict[str, int] = {}
+    for key, value in attributes.items():
+        if key not in units:
+            raise ConfigError(
+                f"attribute {key!r} is not known to a {toxic_type} toxic (the server would "
+                f"silently ignore it); use {', '.join(units)}"
+            )
+        unit = units[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}={value!r} is not a number; pass a whole number of {unit}")
+        if isinstance(value, float) and not value.is_integer():
+            raise ConfigError(
+                f"{key}={value!r} is not a whole number; pass a whole number of {unit}"
+            )
+        if value < 0:
+            raise ConfigError(f"{key}={value!r} is negative; pass a whole number of {unit} >= 0")
+        if value > _INT64_MAX:
+            raise ConfigError(f"{key}={value!r} is too large; pass at most {_INT64_MAX} {unit}")
+        checked[key] = int(value)
+    return checked
+
+
+def _check_api_url(api_url: object) -> str:
+    parts = urlsplit(api_url) if isinstance(api_url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"api_url={api_url!r} is not an http(s) URL; pass e.g. 'http://127.0.0.1:8474'"
+        )
+    assert isinstance(api_url, str)
+    return api_url.rstrip("/")
+
+
+def _check_positive(argument: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{argument}={value!r} is not a positive number of seconds")
+    return float(value)
+
+
+# ------------------------------------------------------------------------- client
+
+
+class ToxiproxyClient:
+    """Synchronous client for one Toxiproxy server's HTTP API.
+
+    Every argument is checked before a request is sent; a bad one raises
+    :class:`~chaosrec.errors.ConfigError` naming the argument, its value and what
+    is allowed. The client never reverts anything by itself: call :meth:`reset`
+    (or remove what you added) in a ``finally``.
+
+    Args:
+        api_url: base URL of the API, e.g. ``"http://127.0.0.1:8474"``.
+        timeout_s: seconds to wait for each API call.
+
+    Raises (from every call):
+        ToxiproxyError: the API is unreachable, or answered with an error.
+        UnknownTargetError: the named proxy or toxic does not exist; the
+            message lists the ones that do.
+
+    Example::
+
+        client = ToxiproxyClient("http://127.0.0.1:8474")
+        client.add_toxic("db", "latency", {"latency": 100, "jitter": 10}, toxicity=0.5)
+    """
+
+    def __init__(self, api_url: str, timeout_s: float = 5.0) -> None:
+        self._api_url = _check_api_url(api_url)
+        self._timeout_s = _check_positive("timeout_s", timeout_s)
+        # trust_env=False: a control-plane call to a local server must not be routed
+        # through an HTTP(S)_PROXY meant for the internet.
+        self._http = httpx.Client(base_url=self._api_url, timeout=timeout_s, trust_env=False)
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the API, without a trailing slash."""
+        return self._api_url
+
+    def close(self) -> None:
+        """Close the pooled HTTP connections; the server is not touched."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ToxiproxyClient({self._api_url!r})"
+
+    # -- transport
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: object = None,
+        proxy: str | None = None,
+        toxic: str | None = None,
+    ) -> Any:
+        """Send one request; return the decoded JSON body (``None`` if empty)."""
+        url = f"{self._api_url}{path}"
+        try:
+            response = self._http.request(method, path, json=body if body is not None else None)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+            port = urlsplit(self._api_url).port or 8474
+            raise ToxiproxyError(
+                f"Toxiproxy API at {self._api_url} is unreachable: {err}; start it with "
+                f"`toxiproxy-server -host 127.0.0.1 -port {port}` (or chaosrec's "
+                "ToxiproxyServer) or check the URL"
+            ) from err
+        except httpx.TimeoutException as err:
+            raise ToxiproxyError(
+                f"Toxiproxy API did not answer {method} {url} within {self._timeout_s:g} s; "
+                "check the server's load and log, or raise timeout_s"
+            ) from err
+        except httpx.HTTPError as err:
+            raise ToxiproxyError(
+                f"Toxiproxy API request {method} {url} failed: {err}; check the URL and the server"
+            ) from err
+
+        if response.status_code == 404 and proxy is not None:
+            self._raise_not_found(response, proxy, toxic)
+        if response.is_error:
+            message = _server_message(response)
+            hint = {
+                409: "; delete it first or pick another name",
+            }.get(response.status_code, "")
+            raise ToxiproxyError(
+                f"Toxiproxy refused {method} {url} with HTTP {response.status_code}: "
+                f"{message}{hint}"
+            )
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return response.text
+
+    def _raise_not_found(self, response: httpx.Response, proxy: str, toxic: str | None) -> None:
+        message = _server_message(response)
+        if toxic is not None and "toxic" in message:
+            try:
+                names = sorted(t.name for t in self.toxics(proxy))
+            except ToxiproxyError:
+                names = []
+            raise UnknownTargetError(
+                f"proxy {proxy!r} has no toxic named {toxic!r}; its toxics: "
+                f"{', '.join(names) or '(none)'}"
+            )
+        try:
+            existing = sorted(self.proxies())
+        except ToxiproxyError:
+            existing = []
+        raise UnknownTargetError(
+            f"Toxiproxy at {self._api_url} has no proxy named {proxy!r}; existing proxies: "
+            f"{', '.join(existing) or '(none)'}; create it with create_proxy()"
+        )
+
+    # -- server
+
+    def version(self) -> str:
+        """Return the server's version string (``"git"`` for binaries built by go install)."""
+        answer = self._request("GET", "/version")
+        if isinstance(answer, Mapping):
+            return str(answer.get("version", ""))
+        return str(answer).strip()
+
+    def reset(self) -> None:
+        """Re-enable every proxy and remove every toxic (proxies themselves stay)."""
+        self._request("POST", "/reset")
+
+    def is_clean(self) -> bool:
+        """Return whether no proxy has a toxic and every proxy is enabled."""
+        return all(p.enabled and not p.toxics for p in self.proxies().values())
+
+    # -- proxies
+
+    def proxies(self) -> dict[str, Proxy]:
+        """Return every proxy, by name."""
+        answer = self._request("GET", "/proxies") or {}
+        return {name: Proxy.from_api(data) for name, data in answer.items()}
+
+    def proxy(self, name: str) -> Proxy:
+        """Return the proxy called ``name``."""
+        _check_name("name", name)
+        return Proxy.from_api(self._request("GET", f"/proxies/{name}", proxy=name))
+
+    def create_proxy(
+        self, name: str, upstream: str, listen: str = "127.0.0.1:0", *, enabled: bool = True
+    ) -> Proxy:
+        """Create a proxy forwarding ``listen`` to ``upstream``; return it as created.
+
+        With port 0 in ``listen`` the server picks a free port: read it from
+        :attr:`Proxy.listen_port` of the result.
+
+        Raises:
+            ToxiproxyError: a proxy with that name exists, or ``listen`` cannot be bound.
+        """
+        body = {
+            "name": _check_name("name", name),
+            "upstream": _check_address("upstream", upstream, allow_port_zero=False),
+            "listen": _check_address("listen", listen, allow_port_zero=True),
+            "enabled": bool(enabled),
+        }
+        return Proxy.from_api(self._request("POST", "/proxies", body=body))
+
+    def get_or_create_proxy(self, name: str, upstream: str, listen: str = "127.0.0.1:0") -> Proxy:
+        """Return the proxy ``name``, creating it if it does not exist.
+
+        Raises:
+            ConfigError: it exists but forwards to another upstream.
+        """
+        _check_name("name", name)
+        _check_address("upstream", upstream, allow_port_zero=False)
+        _check_address("listen", listen, allow_port_zero=True)
+        try:
+            existing = self.proxy(name)
+        except UnknownTargetError:
+            try:
+                return self.create_proxy(name, upstream, listen)
+            except ToxiproxyError:
+                # Lost a race with another creator: fall through to what it made.
+                existing = self.proxy(name)
+        if existing.upstream != upstream:
+            raise ConfigError(
+                f"proxy {name!r} already exists with upstream={existing.upstream!r}, not "
+                f"{upstream!r}; delete_proxy({name!r}) first or pick another name"
+            )
+        return existing
+
+    def delete_proxy(self, name: str) -> None:
+        """Delete the proxy ``name``, closing its connections."""
+        _check_name("name", name)
+        self._request("DELETE", f"/proxies/{name}", proxy=name)
+
+    def set_enabled(self, name: str, enabled: bool) -> Proxy:
+        """Enable or disable the proxy ``name``; return its new state.
+
+        Disabling closes the proxy's open connections and refuses new ones
+        (connection refused); enabling listens again on the same port.
+        """
+        _check_name("name", name)
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"enabled={enabled!r} is not a bool; pass True or False")
+        answer = self._request("POST", f"/proxies/{name}", body={"enabled": enabled}, proxy=name)
+        return Proxy.from_api(answer)
+
+    # -- toxics
+
+    def add_toxic(
+        self,
+        proxy: str,
+        type: str,
+        attributes: Mapping[str, float] | None = None,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        name: str | None = None,
+    ) -> Toxic:
+        """Attach a toxic to ``proxy``; return it as the server stored it.
+
+        Args:
+            proxy: name of the proxy.
+            type: one of :data:`TOXIC_TYPES`.
+            attributes: whole, non-negative numbers in the units of
+                :data:`TOXIC_TYPES`; omitted ones are 0 on the server.
+            stream: ``"downstream"`` (upstream→client) or ``"upstream"``.
+            toxicity: probability in [0, 1] that a connection gets the toxic,
+                drawn once per connection.
+            name: the toxic's name; the server defaults to ``"<type>_<stream>"``.
+
+        Raises:
+            ConfigError: an argument is invalid (nothing was sent).
+            ToxiproxyError: a toxic with that name already exists on the proxy.
+        """
+        _check_name("proxy", proxy)
+        body: dict[str, Any] = {
+            "type": _check_type(type),
+            "stream": _check_stream(stream),
+            "toxicity": _check_toxicity(toxicity),
+            "attributes": _check_attributes(type, attributes),
+        }
+        if name is not None:
+            body["name"] = _check_name("name", name)
+        answer = self._request("POST", f"/proxies/{proxy}/toxics", body=body, proxy=proxy)
+        return Toxic.from_api(answer)
+
+    def update_toxic(
+        self,
+        proxy: str,
+        toxic_name: str,
+        attributes: Mapping[str, float] | None = None,
+        toxicity: float | None = None,
+    ) -> Toxic:
+        """Change some attributes and/or the toxicity of an existing toxic; return it.
+
+        Attributes not given keep their values (the server merges them).
+        """
+        _check_name("proxy", proxy)
+        _check_name("toxic_name", toxic_name)
+        if attributes is None and toxicity is None:
+            raise ConfigError("update_toxic() got neither attributes nor toxicity; pass one")
+        body: dict[str, Any] = {}
+        if toxicity is not None:
+            body["toxicity"] = _check_toxicity(toxicity)
+        if attributes is not None:
+            current = self.toxic(proxy, toxic_name)
+            body["attributes"] = _check_attributes(current.type, attributes)
+        path = f"/proxies/{proxy}/toxics/{toxic_name}"
+        answer = self._request("POST", path, body=body, proxy=proxy, toxic=toxic_name)
+        return Toxic.from_api(answer)
+
+    def toxic(self, proxy: str, toxic_name: str) -> Toxic:
+        """Return the toxic ``toxic_name`` of ``proxy``."""
+        _check_name("proxy", proxy)
+        _check_name("toxic_name", toxic_name)
+        path = f"/proxies/{proxy}/toxics/{toxic_name}"
+        return Toxic.from_api(self._request("GET", path, proxy=proxy, toxic=toxic_name))
+
+    def toxics(self, proxy: str) -> list[Toxic]:
+        """Return the toxics of ``proxy``."""
+        _check_name("proxy", proxy)
+        answer = self._request("GET", f"/proxies/{proxy}/toxics", proxy=proxy) or []
+        return [Toxic.from_api(t) for t in answer]
+
+    def remove_toxic(self, proxy: str, toxic_name: str) -> None:
+        """Remove the toxic ``toxic_name`` from ``proxy``; it stops affecting open connections."""
+        _check_name("proxy", proxy)
+        _check_name("toxic_name", toxic_name)
+        path = f"/proxies/{proxy}/toxics/{toxic_name}"
+        self._request("DELETE", path, proxy=proxy, toxic=toxic_name)
+
+
+def _server_message(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text.strip()[:200] or response.reason_phrase
+    if isinstance(data, Mapping) and "error" in data:
+        return str(data["error"])
+    return str(data)[:200]
+
+
+# ------------------------------------------------------------------------- server
+
+
+def _free_port(host: str) -> int:
+    """Return a TCP port on ``host`` that was free a moment ago (it may be taken again)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _log_tail(path: Path, offset: int, lines: int = _LOG_TAIL_LINES) -> str:
+    try:
+        with path.open("rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+    except OSError as err:
+        return f"(cannot read {path}: {err})"
+    return "\n".join(text.rstrip().splitlines()[-lines:]) or "(the log is empty)"
+
+
+class _BindFailed(Exception):
+    """Internal: the server could not bind its API port; the attempt may be retried."""
+
+
+class ToxiproxyServer:
+    """A toxiproxy-server child process bound to a free port, with a client for it.
+
+    Starting picks a free port (retrying up to ``bind_attempts`` times when
+    another process takes it first), appends the server's output to
+    ``log_path``, and waits until the API answers *and* is the server just
+    started: a readiness probe that only called ``GET /version`` would be fooled
+    by another Toxiproxy already on that port, because a toxiproxy-server that
+    fails to bind logs the error and keeps running. A failed start kills the
+    child and raises :class:`~chaosrec.errors.ProcessStartError` with the log
+    tail noted.
+
+    The child runs in its own session (a Ctrl-C in the terminal does not reach
+    it before chaosrec tears it down) and, on Linux, is SIGKILLed by the kernel
+    if the Python process dies (see :func:`chaosrec._proc.child_preexec`).
+
+    Args:
+        binary: the toxiproxy-server executable, e.g. from ``ensure_toxiproxy()``.
+        log_path: file the server's output is appended to (parents are created).
+        host: address the API listens on.
+        port: API port; 0 picks a free one.
+        start_timeout_s: seconds to wait for the API to answer.
+        stop_timeout_s: seconds between SIGTERM and SIGKILL when stopping.
+        bind_attempts: ports to try when ``port`` is 0.
+
+    Example::
+
+        with ToxiproxyServer(ensure_toxiproxy(), tmp_path / "toxiproxy.log") as server:
+            server.client.create_proxy("api", "127.0.0.1:8000")
+    """
+
+    def __init__(
+        self,
+        binary: Path | str,
+        log_path: Path | str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        start_timeout_s: float = 10.0,
+        stop_timeout_s: float = 3.0,
+        bind_attempts: int = 3,
+    ) -> None:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ConfigError(f"port={port!r} is outside [0, 65535]; pass 0 to pick a free one")
+        if (
+            isinstance(bind_attempts, bool)
+            or not isinstance(bind_attempts, int)
+            or bind_attempts < 1
+        ):
+            raise ConfigError(f"bind_attempts={bind_attempts!r} is not a positive integer")
+        self.binary = Path(binary)
+        self.log_path = Path(log_path)
+        self.host = host
+        self._requested_port = port
+        self._start_timeout_s = _check_positive("start_timeout_s", start_timeout_s)
+        self._stop_timeout_s = _check_positive("stop_timeout_s", stop_timeout_s)
+        self._bind_attempts = bind_attempts
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._port: int | None = None
+        self._client: ToxiproxyClient | None = None
+
+    def __repr__(self) -> str:
+        state = f"pid={self._proc.pid}" if self.running and self._proc else "stopped"
+        return f"ToxiproxyServer({str(self.binary)!r}, {state}, port={self._port})"
+
+    # -- state
+
+    @property
+    def running(self) -> bool:
+        """Whether the server was started and its process has not exited."""
+        return self._proc is not None and self._client is not None and self._proc.poll() is None
+
+    def _require_started(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._client is None:
+            raise StackError(
+                "ToxiproxyServer is not started; call start() or use it in a `with` block"
+            )
+        return self._proc
+
+    @property
+    def pid(self) -> int:
+        """Process id of the server."""
+        return self._require_started().pid
+
+    @property
+    def port(self) -> int:
+        """TCP port of the API."""
+        self._require_started()
+        assert self._port is not None
+        return self._port
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the API, e.g. ``"http://127.0.0.1:40123"``."""
+        return self._url(self.port)
+
+    def _url(self, port: int) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{port}"
+
+    @property
+    def client(self) -> ToxiproxyClient:
+        """A client for this server's API (closed by :meth:`stop`)."""
+        self._require_started()
+        assert self._client is not None
+        return self._client
+
+    # -- lifecycle
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> Self:
+        """Start the server and wait until its API answers; return ``self``.
+
+        Raises:
+            ProcessStartError: it could not be launched, exited early, or did not
+                answer within ``start_timeout_s``; the log tail is noted and the
+                process is gone.
+            PortInUseError: an explicit ``port`` is taken by another process.
+        """
+        if self._proc is not None:
+            raise StackError(f"{self!r} is already started; stop() it first")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        attempts = 1 if self._requested_port else self._bind_attempts
+        for attempt in range(1, attempts + 1):
+            port = self._requested_port or _free_port(self.host)
+            try:
+                self._start_on(port)
+                return self
+            except _BindFailed as err:
+                if self._requested_port:
+                    raise PortInUseError(
+                        f"port {port} on {self.host} is already in use; choose another "
+                        "port or pass port=0 to pick a free one"
+                    ) from None
+                if attempt == attempts:
+                    error = ProcessStartError(
+                        f"toxiproxy-server could not bind a free port on {self.host} in "
+                        f"{attempts} attempts; check what is taking ports, or raise bind_attempts"
+                    )
+                    error.add_note(str(err))
+                    raise error from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _start_on(self, port: int) -> None:
+        sentinel = f"__chaosrec_ready_{secrets.token_hex(6)}"
+        # A disabled proxy only this process knows of: if the API on `port` has it, the
+        # API is ours. Disabled, so it binds no port of its own.
+        config = [
+            {"name": sentinel, "listen": "127.0.0.1:0", "upstream": "127.0.0.1:9", "enabled": False}
+        ]
+        fd, config_name = tempfile.mkstemp(prefix="chaosrec-toxiproxy-", suffix=".json")
+        config_path = Path(config_name)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(config, handle)
+            log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            command = [
+                str(self.binary),
+                "-host",
+                self.host,
+                "-port",
+                str(port),
+                "-config",
+                str(config_path),
+            ]
+            with self.log_path.open("ab") as log:
+                try:
+                    proc = subprocess.Popen(
+                        command,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        preexec_fn=child_preexec if sys.platform.startswith("linux") else None,
+                    )
+                except OSError as err:
+                    raise ProcessStartError(
+                        f"cannot start {self.binary}: {err.strerror or err}; check that it is an "
+                        "executable toxiproxy-server binary (see ensure_toxiproxy())"
+                    ) from err
+            try:
+                self._wait_ready(proc, port, sentinel, log_offset)
+                self._client = ToxiproxyClient(self._url(port))
+            except BaseException:
+                _terminate(proc, self._stop_timeout_s)
+                raise
+            self._proc, self._port = proc, port
+        finally:
+            config_path.unlink(missing_ok=True)
+
+    def _wait_ready(
+        self, proc: subprocess.Popen[bytes], port: int, sentinel: str, log_offset: int
+    ) -> None:
+        url = self._url(port)
+        deadline = time.monotonic() + self._start_timeout_s
+        with httpx.Client(base_url=url, timeout=0.5, trust_env=False) as probe:
+            while True:
+                code = _exit_code(proc)
+                if code is not None:
+                    error = ProcessStartError(
+                        f"toxiproxy-server exited with code {code} before its API answered "
+                        f"at {url}; see the log tail below ({self.log_path})"
+                    )
+                    error.add_note(self._tail_note(log_offset))
+                    raise error
+                log_text = _log_tail(self.log_path, log_offset, lines=1000)
+                if "address already in use" in log_text:
+                    raise _BindFailed(self._tail_note(log_offset))
+                if "Server finished with error" in log_text:
+                    error = ProcessStartError(
+                        f"toxiproxy-server could not serve its API at {url}; "
+                        "see the log tail below and check host"
+                    )
+                    error.add_note(self._tail_note(log_offset))
+                    raise error
+                try:
+                    answer = probe.get(f"/proxies/{sentinel}")
+                except httpx.HTTPError:
+                    answer = None
+                if answer is not None and answer.status_code == 200:
+                    try:
+                        probe.delete(f"/proxies/{sentinel}").raise_for_status()
+                    except httpx.HTTPError as err:
+                        error = ProcessStartError(
+                            f"toxiproxy-server at {url} answered but could not delete its "
+                            f"readiness proxy: {err}; see the log tail below"
+                        )
+                        error.add_note(self._tail_note(log_offset))
+                        raise error from err
+                    return
+                if time.monotonic() >= deadline:
+                    error = ProcessStartError(
+                        f"toxiproxy-server (pid {proc.pid}) did not answer at {url} within "
+                        f"{self._start_timeout_s:g} s; see the log tail below or raise "
+                        "start_timeout_s"
+                    )
+                    error.add_note(self._tail_note(log_offset))
+                    raise error
+                time.sleep(0.02)
+
+    def _tail_note(self, offset: int) -> str:
+        return f"last lines of {self.log_path}:\n{_log_tail(self.log_path, offset)}"
+
+    def stop(self) -> None:
+        """Stop the server: SIGTERM, then SIGKILL after ``stop_timeout_s``. Idempotent."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._proc is not None:
+            _terminate(self._proc, self._stop_timeout_s)
+            self._proc = None
+
+
+def _exit_code(proc: subprocess.Popen[bytes]) -> int | None:
+    """Return the child's exit code if it has exited, without reaping it on POSIX.
+
+    An unreaped child keeps its pid, and so its process group id, reserved: its
+    group can then still be signalled safely to kill anything it left behind.
+    """
+    if proc.returncode is not None:
+        return proc.returncode
+    if os.name != "posix":
+        return proc.poll()
+    try:
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return proc.poll()
+    if info is None:
+        return None
+    return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Signal the child's process group (it leads its own session), or the child alone."""
+    if proc.returncode is not None:
+        return  # reaped: its pid may already belong to someone else
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _terminate(proc: subprocess.Popen[bytes], grace_s: float) -> None:
+    """Stop the child and whatever it started in its group, then reap it.
+
+    SIGTERM to the group, up to ``grace_s`` seconds for the child to exit, then
+    SIGKILL to the group (for the child if it is still running, and for any
+    process it left behind) before reaping.
+    """
+    if proc.returncode is not None:
+        return
+    _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while _exit_code(proc) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    _signal_group(proc, signal.SIGKILL)
+    proc.wait()
