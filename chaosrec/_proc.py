@@ -63,7 +63,7 @@ def child_preexec() -> None:
         return
     try:
         _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    except Exception:
+    except Exception:  # noqa: BLE001
         # Raising here would abort the exec with a confusing SubprocessError;
         # the child still runs, it just is not tied to our lifetime.
         return

@@ -14,7 +14,13 @@ also ``ValueError`` (or ``TypeError``) so generic code handles them naturally::
     │   ├── ProcessStartError             a process exited or never became ready
     │   └── ModelLoadError                Triton could not load the model
     ├── ToxiproxyError                    the Toxiproxy API refused a request or is unreachable
-    └── ModelError                        training / evaluation / export of the reference model
+    ├── ModelError                        training / evaluation / export of the reference model
+    ├── RollbackError                     a fault could not be reverted (never swallowed)
+    ├── UnsupportedFaultError (ConfigError) the target cannot perform this fault (e.g. remote GPU)
+    └── DrillAssertionError (AssertionError)
+        ├── SLOViolation                  an objective failed; carries the verdict
+        ├── DrillInconclusive             the measurement cannot be trusted; carries the verdict
+        └── SteadyStateDeviated           a steady-state hypothesis did not hold
 
 Messages are one line: what is wrong, then how to fix it. Where a process log
 explains the failure, its tail is attached with ``add_note``.
@@ -25,15 +31,21 @@ from __future__ import annotations
 __all__ = [
     "ChaosrecError",
     "ConfigError",
+    "DrillAssertionError",
+    "DrillInconclusive",
     "ModelError",
     "ModelLoadError",
     "PortInUseError",
     "ProcessStartError",
+    "RollbackError",
+    "SLOViolation",
     "SetupError",
     "StackError",
+    "SteadyStateDeviated",
     "ToolNotFoundError",
     "ToxiproxyError",
     "UnknownTargetError",
+    "UnsupportedFaultError",
 ]
 
 
@@ -79,3 +91,31 @@ class ToxiproxyError(ChaosrecError):
 
 class ModelError(ChaosrecError):
     """Training, evaluating or exporting the reference recommender failed."""
+
+
+class RollbackError(ChaosrecError):
+    """A fault could not be reverted; the system may still be faulted. Never swallowed."""
+
+
+class UnsupportedFaultError(ConfigError):
+    """The target cannot perform this fault (e.g. GPU faults on a remote deployment)."""
+
+
+class DrillAssertionError(ChaosrecError, AssertionError):
+    """A drill's check failed; ``verdict`` holds the measurements (may be None)."""
+
+    def __init__(self, message: str, verdict: object = None) -> None:
+        super().__init__(message)
+        self.verdict = verdict
+
+
+class SLOViolation(DrillAssertionError):
+    """At least one service-level objective failed; the message shows measured vs target."""
+
+
+class DrillInconclusive(DrillAssertionError):
+    """The drill's numbers cannot be trusted (fault never met traffic, too few samples)."""
+
+
+class SteadyStateDeviated(DrillAssertionError):
+    """A steady-state hypothesis did not hold; the message lists each probe and tolerance."""

@@ -533,6 +533,27 @@ class ToxiproxyClient:
         answer = self._request("GET", f"/proxies/{proxy}/toxics", proxy=proxy) or []
         return [Toxic.from_api(t) for t in answer]
 
+    def traffic_bytes(self) -> dict[str, int]:
+        """Bytes each proxy has received from its clients so far (``{}`` if the server
+        was started without ``-proxy-metrics``). Deltas tell whether traffic went
+        through a proxy while a fault was on it."""
+        try:
+            response = self._http.get("/metrics")
+        except httpx.HTTPError:
+            return {}
+        if response.status_code != 200:
+            return {}
+        counts: dict[str, int] = {}
+        for line in response.text.splitlines():
+            if not line.startswith("toxiproxy_proxy_received_bytes_total{"):
+                continue
+            labels, _, value = line.rpartition(" ")
+            if 'direction="upstream"' not in labels:
+                continue
+            name = labels.split('proxy="', 1)[1].split('"', 1)[0]
+            counts[name] = counts.get(name, 0) + int(float(value))
+        return counts
+
     def remove_toxic(self, proxy: str, toxic_name: str) -> None:
         """Remove the toxic ``toxic_name`` from ``proxy``; it stops affecting open connections."""
         _check_name("proxy", proxy)
@@ -745,6 +766,7 @@ class ToxiproxyServer:
                 str(port),
                 "-config",
                 str(config_path),
+                "-proxy-metrics",  # per-proxy byte counters: evidence a fault met traffic
             ]
             with self.log_path.open("ab") as log:
                 try:

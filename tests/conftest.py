@@ -1,19 +1,23 @@
-"""Shared fixtures: integration tests share one embedded 2 x 2 stack per session (per worker)."""
+"""Shared fixtures: the integration tests use the plugin's session ``recsys`` stack."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from chaosrec.stack.stack import EmbeddedStack
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    """The default 2 regions x 2 replicas stack, started once for the session."""
-    with EmbeddedStack("default", run_dir=tmp_path_factory.mktemp("stack")) as running:
-        yield running
+def stack(recsys: Any) -> EmbeddedStack:
+    """The embedded 2 regions x 2 replicas stack behind ``recsys`` (started once)."""
+    assert recsys.stack is not None, "these tests need the embedded target"
+    embedded: EmbeddedStack = recsys.stack
+    return embedded
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -68,8 +69,8 @@ class LoadRun:
         on_start: Callable[[LoadRun], None] | None = None,
     ) -> None:
         self.url = url
-        self.rate_rps = check_positive("rate", rate_rps, maximum=20_000)
-        self.duration_s = check_positive("duration", duration_s, maximum=3600)
+        self.rate_rps = check_positive("rate_rps", rate_rps, maximum=20_000)
+        self.duration_s = check_positive("duration_s", duration_s, maximum=3600)
         self.timeout_s = check_positive("timeout_s", timeout_s)
         self.max_inflight = check_positive_int("max_inflight", max_inflight)
         if not url.startswith(("http://", "https://")):
@@ -103,8 +104,17 @@ class LoadRun:
         self._thread.start()
         if not self._started.wait(timeout=10):
             raise ConfigError("the load generator thread did not start within 10 s")
+        if self._error is not None:
+            self.join()  # the loop died before its first request: raise its error now
         if self._on_start is not None:
-            self._on_start(self)
+            try:
+                self._on_start(self)
+            except BaseException:
+                # __exit__ will not run when __enter__ raises: stop the load here
+                self.stop()
+                with contextlib.suppress(Exception):
+                    self.join()
+                raise
 
     def join(self) -> RequestLog:
         """Wait for the schedule to end and every answer (or timeout); build the log."""
@@ -151,7 +161,7 @@ class LoadRun:
     def _thread_main(self) -> None:
         try:
             asyncio.run(self._main())
-        except BaseException as err:
+        except BaseException as err:  # noqa: BLE001
             self._error = err
             self._started.set()
 
@@ -167,12 +177,12 @@ class LoadRun:
             self._started.set()
             interval = 1.0 / self.rate_rps
             for i in range(self.n_requests):
-                if self._abort.is_set():
-                    break
                 scheduled = i * interval
                 delay = self.t0 + scheduled - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                if self._abort.is_set():  # after the sleep: stop() may come while asleep
+                    break
                 if len(inflight) >= self.max_inflight:
                     now = time.monotonic() - self.t0
                     self._rows.append(

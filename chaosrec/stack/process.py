@@ -124,7 +124,7 @@ class ManagedProcess:
                 if self.ready_check():
                     self.ready_at = time.monotonic()
                     return self.ready_at - self.started_at
-            except Exception:
+            except Exception:  # noqa: BLE001
                 pass
             if time.monotonic() > deadline:
                 self._fail(f"{self.name} was not ready after {timeout:.0f} s")

@@ -72,6 +72,7 @@ class _ReplicaHandle:
     fault_file: Path
     proxy_listen: str = ""
     restarting: bool = False
+    held: bool = False  # a fault keeps this replica down: the supervisor must not restart it
     crashed_at: float | None = None
     restarts: int = 0
 
@@ -96,6 +97,7 @@ class EmbeddedStack:
         policy: PolicyConfig | None = None,
         protocol: str = "http",
         gateway_port: int | None = None,
+        toxiproxy: Any = None,
         ready_timeout_s: float = 90.0,
     ) -> None:
         self.topology = load_topology(topology)
@@ -120,8 +122,11 @@ class EmbeddedStack:
         self.started_at: float | None = None
         self.ready_at: float | None = None
         self.model_meta: dict[str, Any] = {}
+        self.golden: Any = None
         self.versions: dict[str, str] = {}
-        self._toxiproxy: Any = None
+        self._toxiproxy: Any = toxiproxy  # a running ToxiproxyServer we were given, or ours
+        self._owns_toxiproxy = toxiproxy is None
+        self._bad_model_file: Path | None = None
         self._gateway: ManagedProcess | None = None
         self._gateway_port = 0
         self._dist: TritonDist | None = None
@@ -172,14 +177,17 @@ class EmbeddedStack:
         self._dist = find_triton()
         toxiproxy_bin = ensure_toxiproxy()
         artifact = ensure_model("good")
+        self._bad_model_file = ensure_model("bad").model_file
         self.model_meta = dict(artifact.meta)
+        self.golden = artifact.golden
         self.started_at = time.monotonic()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self._toxiproxy = ToxiproxyServer(
-                toxiproxy_bin, log_path=self.run_dir / "toxiproxy.log"
-            )
-            self._toxiproxy.start()
+            if self._owns_toxiproxy:
+                self._toxiproxy = ToxiproxyServer(
+                    toxiproxy_bin, log_path=self.run_dir / "toxiproxy.log"
+                )
+                self._toxiproxy.start()
             self.versions["toxiproxy"] = toxiproxy_version(toxiproxy_bin)
             for replica in self.topology.replicas:
                 self._start_replica(replica, artifact.model_file)
@@ -205,7 +213,10 @@ class EmbeddedStack:
         assert self._dist is not None
         work = self.run_dir / "replicas" / replica.id
         fault_file = work / "fault.json"
-        repo = write_model_repository(work / "models", model_file, fault_file=fault_file).parent
+        extra = {2: self._bad_model_file} if self._bad_model_file is not None else None
+        repo = write_model_repository(
+            work / "models", model_file, fault_file=fault_file, extra_versions=extra
+        ).parent
         ports = TritonPorts(free_port(), free_port(), free_port())
         triton = TritonReplica(
             replica.id,
@@ -314,17 +325,23 @@ class EmbeddedStack:
         if self._gateway is not None:
             try:
                 self._gateway.stop()
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001
                 errors.append(err)
         for handle in self.replicas.values():
             try:
                 handle.triton.stop()
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001
                 errors.append(err)
-        if self._toxiproxy is not None:
+        if self._toxiproxy is not None and not self._owns_toxiproxy:
+            for handle in self.replicas.values():  # leave a shared server as we found it
+                try:
+                    self._toxiproxy.client.delete_proxy(handle.replica.id)
+                except Exception as err:  # noqa: BLE001
+                    errors.append(err)
+        elif self._toxiproxy is not None:
             try:
                 self._toxiproxy.stop()
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001
                 errors.append(err)
         if errors:
             raise StackError(f"stopping the stack failed: {errors[0]}") from errors[0]
@@ -359,7 +376,7 @@ class EmbeddedStack:
                 self._record("restart_failed", handle.replica.id, exit_code=proc.returncode)
                 handle.restarting = False
             return
-        if proc.pid is not None and not proc.alive and not getattr(handle, "held", False):
+        if proc.pid is not None and not proc.alive and not handle.held:
             handle.crashed_at = time.time()
             self._record("crashed", handle.replica.id, exit_code=proc.returncode)
             if self.restart_crashed:
@@ -378,6 +395,63 @@ class EmbeddedStack:
         """Set (or clear, with ``{}``) a replica's emulated GPU fault; takes effect next batch."""
         handle = self._handle(replica_id)
         write_fault(handle.fault_file, fault)
+
+    def kill_replica(self, replica_id: str, *, hold: bool = False) -> int | None:
+        """SIGKILL a replica's Triton. With ``hold``, the supervisor leaves it down until
+        :meth:`release_replica`; otherwise it restarts it (and records the recovery)."""
+        import signal
+
+        handle = self._handle(replica_id)
+        handle.held = hold
+        pid = handle.triton.process.pid
+        handle.triton.process.signal(signal.SIGKILL)
+        handle.triton.process.wait(5)
+        return pid
+
+    def release_replica(self, replica_id: str) -> None:
+        """Let the supervisor restart a held replica (it does so within ~50 ms)."""
+        self._handle(replica_id).held = False
+
+    def triton_url(self, replica_id: str) -> str:
+        """The replica's own Triton HTTP URL (control plane; bypasses its proxy)."""
+        return self._handle(replica_id).triton.http_url
+
+    def unload_model(self, replica_id: str) -> None:
+        """Unload the model through Triton's model-control API."""
+        self._model_control(replica_id, "unload")
+
+    def load_model(self, replica_id: str, version: int = 1) -> None:
+        """(Re)load the model, serving ``version`` (1: the good model, 2: the bad one)."""
+        handle = self._handle(replica_id)
+        config = handle.triton.repo_dir / handle.triton.model_name / "config.pbtxt"
+        text = config.read_text(encoding="utf-8")
+        import re
+
+        text = re.sub(
+            r"version_policy: \{ specific: \{ versions: \[\d+\] \} \}",
+            f"version_policy: {{ specific: {{ versions: [{int(version)}] }} }}",
+            text,
+        )
+        config.write_text(text, encoding="utf-8")
+        self._model_control(replica_id, "load")
+
+    def served_version(self, replica_id: str) -> str | None:
+        """The model version the replica serves now (None if the model is not ready)."""
+        url = f"{self.triton_url(replica_id)}/v2/models/recsys"
+        resp = httpx.get(url, timeout=2.0)
+        if resp.status_code != 200:
+            return None
+        versions = resp.json().get("versions") or []
+        return str(versions[0]) if versions else None
+
+    def _model_control(self, replica_id: str, action: str) -> None:
+        url = f"{self.triton_url(replica_id)}/v2/repository/models/recsys/{action}"
+        resp = httpx.post(url, timeout=60.0)
+        if resp.status_code != 200:
+            raise StackError(
+                f"{replica_id}: Triton refused to {action} the model: "
+                f"{resp.text.strip()[:300]}; see {self._handle(replica_id).triton.process.log_path}"
+            )
 
     def _handle(self, replica_id: str) -> _ReplicaHandle:
         self.topology.replica(replica_id)  # raises UnknownTargetError with the valid ids

@@ -259,6 +259,13 @@ class TritonReplica:
         resp = httpx.get(f"{self.http_url}/v2/models/{self.model_name}/ready", timeout=1.0)
         return resp.status_code == 200
 
+    def model_ready_safe(self) -> bool:
+        """Like :meth:`model_ready`, but False instead of raising when unreachable."""
+        try:
+            return self.model_ready()
+        except httpx.HTTPError:
+            return False
+
     def start(self) -> None:
         self.process.start()
 

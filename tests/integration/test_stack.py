@@ -38,7 +38,7 @@ def test_status_shows_every_process(clean_stack: EmbeddedStack) -> None:
     assert all(r["alive"] and r["http_port"] > 0 for r in status["replicas"])
     assert status["versions"]["triton"].startswith("2.")
     assert status["versions"]["toxiproxy"].startswith("2.")
-    assert set(clean_stack.toxiproxy.proxies()) == set(clean_stack.topology.replica_ids())
+    assert set(clean_stack.topology.replica_ids()) <= set(clean_stack.toxiproxy.proxies())
 
 
 def test_thousand_requests_all_succeed(

@@ -198,7 +198,7 @@ def test_two_concurrent_installs_both_end_with_a_complete_binary(env: dict[str, 
     def install() -> None:
         try:
             results.append(tools.install_toxiproxy(force=True))
-        except BaseException as err:  # pragma: no cover - reported below
+        except BaseException as err:  # pragma: no cover - reported below  # noqa: BLE001
             errors.append(err)
 
     threads = [threading.Thread(target=install) for _ in range(2)]

@@ -139,6 +139,7 @@ class Gateway:
     def set_policy(self, policy: PolicyConfig) -> None:
         self.policy = policy
         for upstream in self.upstreams:
+            upstream.policy = policy
             upstream.breaker.failure_threshold = policy.breaker_failures
             upstream.breaker.cooldown_s = policy.breaker_cooldown_s
 
@@ -181,7 +182,7 @@ class Gateway:
             except asyncio.CancelledError:
                 upstream.breaker.record_failure()
                 raise
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001
                 upstream.breaker.record_failure()
                 outcome = "timeout" if isinstance(err, asyncio.TimeoutError) else "error"
                 self.m_attempts.labels(upstream.id, outcome).inc()

@@ -44,6 +44,9 @@ class PolicyConfig:
     breaker_cooldown_s: float = 1.0
     max_inflight: int = 256
     connections_per_replica: int = 32
+    #: keep-alive pools to replicas; False opens a connection per attempt, which makes
+    #: Toxiproxy's per-connection toxicity a per-request share (used by partial faults)
+    connection_reuse: bool = True
 
     def __post_init__(self) -> None:
         positive = (

@@ -33,7 +33,7 @@ class Upstream:
         self.healthy = False  # until the first health check passes
         self._successes = 0
         self._client: Any = None
-        self._policy = policy
+        self.policy = policy
 
     @property
     def id(self) -> str:
@@ -43,27 +43,30 @@ class Upstream:
     def region(self) -> str:
         return self.config.region
 
+    def _new_client(self) -> Any:
+        if self.protocol == "grpc":
+            import tritonclient.grpc.aio as grpcclient
+
+            return grpcclient.InferenceServerClient(self.config.address)
+        import tritonclient.http.aio as httpclient
+
+        return httpclient.InferenceServerClient(
+            self.config.address,
+            conn_limit=self.policy.connections_per_replica,
+            conn_timeout=max(self.policy.request_timeout_s, 5.0),
+        )
+
     def _get_client(self) -> Any:
         if self._client is None:
-            if self.protocol == "grpc":
-                import tritonclient.grpc.aio as grpcclient
-
-                self._client = grpcclient.InferenceServerClient(self.config.address)
-            else:
-                import tritonclient.http.aio as httpclient
-
-                self._client = httpclient.InferenceServerClient(
-                    self.config.address,
-                    conn_limit=self._policy.connections_per_replica,
-                    conn_timeout=max(self._policy.request_timeout_s, 5.0),
-                )
+            self._client = self._new_client()
         return self._client
 
     async def infer(
         self, model_name: str, user_ids: npt.NDArray[np.int64], timeout_s: float
     ) -> InferenceResult:
         """One inference; raises on error or after ``timeout_s``."""
-        client = self._get_client()
+        fresh = not self.policy.connection_reuse
+        client = self._new_client() if fresh else self._get_client()
         if self.protocol == "grpc":
             import tritonclient.grpc as grpc_mod
 
@@ -73,7 +76,11 @@ class Upstream:
 
             inp = http_mod.InferInput("USER_ID", [len(user_ids), 1], "INT64")
         inp.set_data_from_numpy(user_ids.reshape(-1, 1).astype(np.int64))
-        result = await asyncio.wait_for(client.infer(model_name, [inp]), timeout_s)
+        try:
+            result = await asyncio.wait_for(client.infer(model_name, [inp]), timeout_s)
+        finally:
+            if fresh:
+                await client.close()
         response = result.get_response()
         version = (
             response.model_version if self.protocol == "grpc" else response.get("model_version", "")
@@ -90,7 +97,7 @@ class Upstream:
             ready = bool(
                 await asyncio.wait_for(self._get_client().is_model_ready(model_name), timeout_s)
             )
-        except Exception:
+        except Exception:  # noqa: BLE001
             ready = False
         if ready:
             self._successes += 1

@@ -1,0 +1,144 @@
+"""What every fault is: injected once, reverted exactly once, whatever happens.
+
+A :class:`Fault` is injected when it is created by the injector and reverted by
+``__exit__``, by :meth:`Fault.revert`, or by the injector's teardown, whichever
+comes first; later calls do nothing. A revert that fails is never swallowed: it
+raises :class:`~chaosrec.errors.RollbackError` after trying every step.
+
+Listeners (the drill recorder, reports) hear ``"injecting"`` (before), ``"inject"``
+(after: the fault is on), ``"reverting"`` and ``"revert"`` (after: it is off).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Self
+
+from chaosrec.errors import RollbackError
+
+__all__ = ["Fault", "FaultListener", "TrafficCounter"]
+
+FaultListener = Callable[[str, "Fault"], None]
+#: returns a monotonically increasing count of traffic through the given targets,
+#: or None when it cannot tell
+TrafficCounter = Callable[[tuple[str, ...]], int | None]
+
+
+class Fault:
+    """Base class: subclasses implement :meth:`_inject` and :meth:`_revert`."""
+
+    kind: str = "fault"
+
+    def __init__(
+        self,
+        label: str,
+        targets: tuple[str, ...],
+        *,
+        params: dict[str, Any] | None = None,
+        traffic: TrafficCounter | None = None,
+    ) -> None:
+        self.label = label
+        self.targets = targets
+        self.params = dict(params or {})
+        self.started_at: float | None = None  # time.monotonic()
+        self.ended_at: float | None = None
+        self._traffic = traffic
+        self._traffic_before: int | None = None
+        self._traffic_after: int | None = None
+        self._listeners: list[FaultListener] = []
+        self._lock = threading.Lock()
+        self._active = False
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def add_listener(self, listener: FaultListener) -> None:
+        self._listeners.append(listener)
+
+    def inject(self) -> Self:
+        """Apply the fault (idempotent). If applying fails part-way, what was applied is
+        reverted before the error propagates."""
+        with self._lock:
+            if self._active or self.ended_at is not None:
+                return self
+            self._traffic_before = self._count()
+            self._notify("injecting")
+            try:
+                self._inject()
+            except BaseException:
+                try:
+                    self._revert()
+                except Exception as err:
+                    raise RollbackError(
+                        f"{self.label}: injection failed and its partial rollback failed too: "
+                        f"{err}; check the targets by hand"
+                    ) from err
+                raise
+            self.started_at = time.monotonic()
+            self._active = True
+        self._notify("inject")
+        return self
+
+    def revert(self) -> None:
+        """Undo the fault (idempotent). Raises :class:`RollbackError` if undoing failed."""
+        with self._lock:
+            if not self._active:
+                return
+            self._active = False
+            self._notify("reverting")
+            self.ended_at = time.monotonic()
+            try:
+                self._revert()
+            except Exception as err:
+                raise RollbackError(
+                    f"{self.label}: rollback failed: {err}; the fault may still be in place"
+                ) from err
+            finally:
+                self._traffic_after = self._count()
+                self._notify("revert")
+
+    def __enter__(self) -> Self:
+        return self.inject()
+
+    def __exit__(self, *exc: object) -> None:
+        self.revert()
+
+    # -- evidence -------------------------------------------------------------------
+
+    def touched(self) -> bool | None:
+        """Did traffic go through the targets while the fault was on? None: can't tell."""
+        if self._traffic_before is None:
+            return None
+        after = self._traffic_after if self._traffic_after is not None else self._count()
+        if after is None:
+            return None
+        return after > self._traffic_before
+
+    def _count(self) -> int | None:
+        if self._traffic is None:
+            return None
+        try:
+            return self._traffic(self.targets)
+        except Exception:  # noqa: BLE001 - evidence is best-effort, never breaks a drill
+            return None
+
+    def _notify(self, event: str) -> None:
+        for listener in list(self._listeners):
+            listener(event, self)
+
+    # -- for subclasses ---------------------------------------------------------------
+
+    def _inject(self) -> None:
+        raise NotImplementedError
+
+    def _revert(self) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        state = "active" if self._active else ("reverted" if self.ended_at else "pending")
+        return f"<{type(self).__name__} {self.label} {state}>"

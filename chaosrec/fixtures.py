@@ -1,0 +1,371 @@
+"""The drill fixtures: thin wrappers handing off to library objects.
+
+Public contract (names and calls are stable):
+
+* ``recsys`` (session): the recommender under test (:class:`~chaosrec.target.RecsysTarget`),
+  the embedded stack by default; started only when a test asks for it.
+* ``toxiproxy`` (session): the Toxiproxy server (started when embedded) and its client;
+  ``toxiproxy.proxy(name, upstream="host:port")`` puts any dependency behind a proxy.
+* ``chaos``: the fault injector (:class:`~chaosrec.faults.injector.Chaos`); every fault is
+  rolled back at teardown, whatever happened to the test.
+* ``load``: open-loop load (``load.run(url=None, rate=, duration=)``).
+* ``slo``: SLO verdicts (``slo.assert_met(run, availability=, p99_ms=, rto_s=, ...)``).
+* ``steady_state``: steady-state hypotheses checked before and after faults.
+* ``drill``: the phase recorder the reports render.
+
+Heavy imports (torch, tritonclient) happen only inside the fixtures that need them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaosrec.drill import Drill
+from chaosrec.errors import ConfigError
+from chaosrec.plugin_state import DRILL_KEY, SETTINGS_KEY, Settings
+
+__all__ = ["chaos", "drill", "load", "recsys", "slo", "steady_state", "toxiproxy"]
+
+
+class ToxiproxyHandle:
+    """The ``toxiproxy`` fixture's value: the server's API URL and a client."""
+
+    def __init__(self, client: Any, server: Any = None) -> None:
+        self.client = client
+        self.server = server
+
+    @property
+    def api_url(self) -> str:
+        return str(self.client.api_url)
+
+    def proxy(self, name: str, upstream: str) -> Any:
+        """Create (or return) proxy ``name`` to ``upstream`` ("host:port"); ``.listen`` is
+        where to connect instead of the upstream."""
+        return self.client.get_or_create_proxy(name, upstream)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.client, attr)
+
+
+def _settings(config: pytest.Config) -> Settings:
+    return config.stash[SETTINGS_KEY]
+
+
+@pytest.fixture(scope="session")
+def toxiproxy(pytestconfig: pytest.Config) -> Iterator[ToxiproxyHandle]:
+    """The real Toxiproxy server: started for the session, or the one at ``toxiproxy_url``."""
+    from chaosrec.toxiproxy import ToxiproxyClient, ToxiproxyServer
+
+    settings = _settings(pytestconfig)
+    if settings.toxiproxy_url:
+        client = ToxiproxyClient(settings.toxiproxy_url)
+        client.version()  # unreachable -> a clear ToxiproxyError now, before any fault
+        yield ToxiproxyHandle(client)
+        client.close()
+        return
+    from chaosrec.tools import ensure_toxiproxy
+
+    log_dir = Path(tempfile.mkdtemp(prefix="chaosrec-toxiproxy-"))
+    server = ToxiproxyServer(ensure_toxiproxy(), log_path=log_dir / "toxiproxy.log")
+    server.start()
+    try:
+        yield ToxiproxyHandle(server.client, server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def recsys(pytestconfig: pytest.Config, toxiproxy: ToxiproxyHandle) -> Iterator[Any]:
+    """The recommender under test: the embedded stack (started once) or a remote target."""
+    from chaosrec.target import RecsysTarget
+
+    settings = _settings(pytestconfig)
+    if settings.target != "embedded":
+        target = RecsysTarget.from_config(Path(settings.target), toxiproxy.client)
+        target.check_reachable()
+        yield target
+        return
+    from chaosrec.stack.stack import EmbeddedStack
+
+    run_dir = Path(tempfile.mkdtemp(prefix=f"chaosrec-stack-{os.getpid()}-"))
+    stack = EmbeddedStack(settings.topology, run_dir=run_dir, toxiproxy=toxiproxy.server)
+    stack.start()
+    try:
+        yield RecsysTarget.from_stack(stack)
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def drill(request: pytest.FixtureRequest) -> Iterator[Drill]:
+    """The drill recorder of this test (phases, faults, runs, verdicts)."""
+    recorder = Drill(request.node.nodeid)
+    request.node.stash[DRILL_KEY] = recorder
+    yield recorder
+    recorder.close()
+
+
+def _recsys_if_requested(request: pytest.FixtureRequest) -> Any:
+    if "recsys" in request.fixturenames:
+        return request.getfixturevalue("recsys")
+    return None
+
+
+@pytest.fixture
+def chaos(
+    request: pytest.FixtureRequest, toxiproxy: ToxiproxyHandle, drill: Drill
+) -> Iterator[Any]:
+    """The fault injector. Every fault is reverted at teardown, even after a failure."""
+    from chaosrec.faults.injector import Chaos
+
+    target = _recsys_if_requested(request)
+    injector = Chaos(
+        toxiproxy.client,
+        topology=target.topology if target is not None else None,
+        control=target.control if target is not None else None,
+        traffic=target.traffic if target is not None else _proxy_bytes(toxiproxy),
+        connection_reuse=(
+            target.set_connection_reuse if target is not None and target.embedded else None
+        ),
+    )
+    injector.listeners.append(drill.on_fault)
+    try:
+        yield injector
+    finally:
+        try:
+            injector.rollback_all()
+        finally:
+            if target is not None and target.embedded and injector.faults:
+                # the next test starts from steady state, not from our recovery
+                target.wait_healthy(timeout_s=60)
+
+
+def _proxy_bytes(handle: ToxiproxyHandle) -> Callable[[tuple[str, ...]], int | None]:
+    def count(targets: tuple[str, ...]) -> int | None:
+        counts = handle.client.traffic_bytes()
+        known = [counts[t] for t in targets if t in counts]
+        return sum(known) if known else None
+
+    return count
+
+
+class LoadFixture:
+    """The ``load`` fixture's value: starts open-loop runs tied to this drill."""
+
+    def __init__(self, request: pytest.FixtureRequest, drill: Drill) -> None:
+        self._request = request
+        self._drill = drill
+        self.runs: list[Any] = []
+
+    def run(
+        self,
+        url: str | None = None,
+        *,
+        rate: float,
+        duration: float,
+        timeout_s: float = 5.0,
+        max_inflight: int = 1000,
+        params: Callable[[int], Any] | None = None,
+    ) -> Any:
+        """An open-loop run at ``rate`` requests/s for ``duration`` s against ``url``
+        (default: the recommender gateway's /recommend). Use it as a context manager."""
+        from chaosrec.load.generator import LoadRun
+
+        if url is None:
+            target = self._request.getfixturevalue("recsys")
+            url = target.recommend_url
+            if params is None:
+                from chaosrec.load.generator import default_params
+
+                params = default_params(target.n_users or 1000)
+        run = LoadRun(
+            url,
+            rate_rps=rate,
+            duration_s=duration,
+            timeout_s=timeout_s,
+            max_inflight=max_inflight,
+            params=params,
+            on_start=self._drill.on_run_start,
+        )
+        self.runs.append(run)
+        return run
+
+
+@pytest.fixture
+def load(request: pytest.FixtureRequest, drill: Drill) -> Iterator[LoadFixture]:
+    """Open-loop load generator; runs still going at teardown are stopped."""
+    fixture = LoadFixture(request, drill)
+    yield fixture
+    for run in fixture.runs:
+        run.stop()
+
+
+class SLOFixture:
+    """The ``slo`` fixture's value: evaluate and assert objectives over a run."""
+
+    def __init__(self, request: pytest.FixtureRequest, drill: Drill, settings: Settings) -> None:
+        self._request = request
+        self._drill = drill
+        self._settings = settings
+
+    def evaluate(self, run: Any, **objectives: Any) -> Any:
+        """The :class:`~chaosrec.slo.objectives.Verdict` for ``run`` (no assertion)."""
+        from chaosrec.slo.objectives import Objectives, evaluate
+
+        options = {
+            k: objectives.pop(k) for k in ("min_samples", "window_s", "rto_from") if k in objectives
+        }
+        profile = (
+            Objectives(**self._settings.slo_profile)
+            if self._settings.slo_profile
+            else (Objectives())
+        )
+        wanted = profile.merged(**objectives)
+        if wanted.is_empty():
+            raise ConfigError(
+                "no objectives given: pass e.g. availability=0.999, p99_ms=250 or set an "
+                "SLO profile (--chaosrec-slo-profile)"
+            )
+        if getattr(run, "_thread", None) is not None:
+            run.join()
+        self._drill.enter("verify")
+        recall = None
+        if wanted.recall_at_10 is not None:
+            recall = self._request.getfixturevalue("recsys").recall_at_10()
+        verdict = evaluate(
+            run.log,
+            wanted,
+            self._drill.fault_windows(run.t0_epoch),
+            recall_at_10=recall,
+            run_end_s=run.duration_s,
+            **options,
+        )
+        self._drill.verdicts.append(verdict)
+        return verdict
+
+    def assert_met(self, run: Any, **objectives: Any) -> Any:
+        """Raise :class:`SLOViolation` (an AssertionError) if any objective failed, or
+        :class:`DrillInconclusive` if the numbers cannot be trusted; else the verdict."""
+        from chaosrec.errors import DrillInconclusive, SLOViolation
+
+        verdict = self.evaluate(run, **objectives)
+        if verdict.status == "fail":
+            failed = ", ".join(
+                f"{r.name} measured {r.measured} vs target {r.target} over {r.window}"
+                for r in verdict.failed
+            )
+            raise SLOViolation(f"SLO breached: {failed}\n{verdict.table()}", verdict)
+        if verdict.status == "inconclusive":
+            raise DrillInconclusive(f"drill inconclusive:\n{verdict.table()}", verdict)
+        return verdict
+
+
+@pytest.fixture
+def slo(request: pytest.FixtureRequest, drill: Drill, pytestconfig: pytest.Config) -> SLOFixture:
+    """SLO assertions over load runs: availability, latency percentiles, RTO, MTTD, ..."""
+    return SLOFixture(request, drill, _settings(pytestconfig))
+
+
+class SteadyStateFixture:
+    """The ``steady_state`` fixture's value: build hypotheses from ready-made probes."""
+
+    def __init__(self, request: pytest.FixtureRequest, drill: Drill) -> None:
+        self._request = request
+        self._drill = drill
+
+    def hypothesis(
+        self,
+        title: str = "the recommender is healthy",
+        *,
+        url: str | None = None,
+        availability: object = None,
+        p99_ms: object = None,
+        degraded_share: object = None,
+        recall_at_10: object = None,
+        rate: float = 100.0,
+        duration: float = 2.0,
+    ) -> Any:
+        """A hypothesis over a short open-loop sample (``rate`` x ``duration`` requests)
+        and, for ``recall_at_10``, the golden request set. Tolerances: ``at_least(x)``,
+        ``at_most(x)``, ``between(a, b)``, or a number (a floor for availability and
+        recall, a ceiling for p99_ms and degraded_share)."""
+        from chaosrec.load.generator import LoadRun
+        from chaosrec.steady_state.hypothesis import SteadyStateHypothesis, at_least, at_most
+
+        hyp = SteadyStateHypothesis(title)
+        if url is None:
+            url = self._request.getfixturevalue("recsys").recommend_url
+        sample: dict[str, Any] = {}
+
+        def measure(key: str) -> float:
+            if "log" not in sample or sample.get("stale", True):
+                run = LoadRun(url, rate_rps=rate, duration_s=duration)
+                with run:
+                    pass
+                sample["log"] = run.log
+                sample["stale"] = False
+            log = sample["log"]
+            import numpy as np
+
+            if key == "availability":
+                return float(log.ok.mean())
+            if key == "degraded_share":
+                ok = log.ok
+                return float((log.degraded & ok).sum() / max(1, ok.sum()))
+            return float(np.percentile(log.latency_ms[log.ok], 99)) if log.ok.any() else np.inf
+
+        def floor(v: object) -> object:
+            return at_least(v) if isinstance(v, int | float) else v
+
+        def ceiling(v: object) -> object:
+            return at_most(v) if isinstance(v, int | float) else v
+
+        # the first probe of each verification takes a fresh sample
+        def first(key: str) -> Callable[[], float]:
+            def probe() -> float:
+                sample["stale"] = True
+                return measure(key)
+
+            return probe
+
+        def later(key: str) -> Callable[[], float]:
+            return lambda: measure(key)
+
+        traffic = [
+            ("availability", availability, floor),
+            ("p99_ms", p99_ms, ceiling),
+            ("degraded_share", degraded_share, ceiling),
+        ]
+        added = False
+        for key, value, shape in traffic:
+            if value is not None:
+                hyp.add(key, first(key) if not added else later(key), shape(value))
+                added = True
+        if recall_at_10 is not None:
+            target = self._request.getfixturevalue("recsys")
+            hyp.add("recall_at_10", target.recall_at_10, floor(recall_at_10))
+        return hyp
+
+    def around(self, hypothesis: Any) -> Any:
+        """Context manager: verify before the block (else no fault is injected) and after."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def verified() -> Iterator[Any]:
+            hypothesis.verify("before")
+            yield hypothesis
+            hypothesis.verify("after")
+
+        return verified()
+
+
+@pytest.fixture
+def steady_state(request: pytest.FixtureRequest, drill: Drill) -> SteadyStateFixture:
+    """Steady-state hypotheses (Chaos Toolkit style): probes with tolerances."""
+    return SteadyStateFixture(request, drill)

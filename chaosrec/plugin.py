@@ -1,0 +1,131 @@
+"""chaosrec's pytest plugin (entry point ``pytest11``): options, ini keys, markers, fixtures.
+
+Installed with chaosrec, so another project needs no conftest. It only registers
+things; the work lives in :mod:`chaosrec.fixtures` and the library below it.
+
+Options (each also an ini key of the same name without dashes)::
+
+    --chaosrec-target=embedded|FILE      the recommender under test (default: embedded)
+    --chaosrec-topology=default|quick|FILE   topology of the embedded stack
+    --chaosrec-slo-profile=FILE[:NAME]   default objectives for slo.assert_met
+    --chaosrec-toxiproxy-url=URL         use this Toxiproxy server instead of starting one
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaosrec.fixtures import (  # noqa: F401 - registering the fixtures is the point
+    chaos,
+    drill,
+    load,
+    recsys,
+    slo,
+    steady_state,
+    toxiproxy,
+)
+from chaosrec.plugin_state import DRILL_KEY, SETTINGS_KEY, Settings
+
+_OPTIONS = (
+    ("target", "embedded", "the recommender under test: 'embedded' or a target YAML file"),
+    ("topology", "default", "topology of the embedded stack: default, quick or a YAML file"),
+    ("slo_profile", "", "SLO profile YAML (FILE or FILE:NAME) giving default objectives"),
+    ("toxiproxy_url", "", "use the Toxiproxy server at this URL instead of starting one"),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaosrec", "chaosrec disaster-recovery drills")
+    for name, default, text in _OPTIONS:
+        flag = "--chaosrec-" + name.replace("_", "-")
+        group.addoption(flag, dest=f"chaosrec_{name}", default=None, help=f"{text}.")
+        parser.addini(
+            f"chaosrec_{name}", f"{text} (default: {default or 'none'}).", default=default
+        )
+
+
+def _option(config: pytest.Config, name: str) -> str:
+    value = config.getoption(f"chaosrec_{name}")
+    if value is None:
+        value = config.getini(f"chaosrec_{name}")
+    return str(value or "")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "drill: a disaster-recovery drill (select with -m drill)")
+    config.stash[SETTINGS_KEY] = _settings(config)
+
+
+def _settings(config: pytest.Config) -> Settings:
+    """Validate the options now, so a typo fails before any test (or fault) runs."""
+    from chaosrec.topology import BUILTIN_TOPOLOGIES
+
+    target = _option(config, "target") or "embedded"
+    if target != "embedded" and not Path(target).is_file():
+        raise pytest.UsageError(
+            f"--chaosrec-target={target!r}: use 'embedded' or the path of a target YAML file"
+        )
+    topology = _option(config, "topology") or "default"
+    if topology not in BUILTIN_TOPOLOGIES and not Path(topology).is_file():
+        raise pytest.UsageError(
+            f"--chaosrec-topology={topology!r}: use one of {sorted(BUILTIN_TOPOLOGIES)} "
+            "or the path of a topology YAML file"
+        )
+    url = _option(config, "toxiproxy_url") or None
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise pytest.UsageError(
+            f"--chaosrec-toxiproxy-url={url!r}: must be an http:// URL of a Toxiproxy API"
+        )
+    profile_spec = _option(config, "slo_profile")
+    profile: dict[str, Any] = {}
+    if profile_spec:
+        from chaosrec.errors import ConfigError
+        from chaosrec.slo.profile import load_slo_profile
+
+        try:
+            profile = load_slo_profile(profile_spec)
+        except ConfigError as err:
+            raise pytest.UsageError(f"--chaosrec-slo-profile: {err}") from err
+    return Settings(
+        target=target,
+        topology=topology,
+        slo_profile=profile,
+        slo_profile_source=profile_spec or None,
+        toxiproxy_url=url,
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if call.when != "call":
+        return
+    recorder = item.stash.get(DRILL_KEY, None)
+    if recorder is not None:
+        report.user_properties.append(("chaosrec_drill", recorder.to_dict()))
+    from chaosrec.errors import DrillInconclusive
+
+    if call.excinfo is not None and call.excinfo.errisinstance(DrillInconclusive):
+        report.user_properties.append(("chaosrec_outcome", "inconclusive"))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    rows = []
+    for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
+        props = dict(report.user_properties)
+        drill_data = props.get("chaosrec_drill")
+        if not drill_data or not drill_data.get("verdicts"):
+            continue
+        status = props.get("chaosrec_outcome") or drill_data["verdicts"][-1]["status"]
+        faults = ", ".join(f["label"] for f in drill_data["faults"]) or "-"
+        rows.append((report.nodeid.split("::")[-1], status.upper(), faults))
+    if not rows:
+        return
+    terminalreporter.write_sep("=", "chaosrec drills")
+    width = max(len(r[0]) for r in rows)
+    for name, status, faults in rows:
+        terminalreporter.write_line(f"{name.ljust(width)}  {status:12}  {faults}")

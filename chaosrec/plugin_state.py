@@ -1,0 +1,27 @@
+"""Per-run plugin state kept in ``config.stash`` (no module globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from chaosrec.drill import Drill
+
+__all__ = ["DRILL_KEY", "SETTINGS_KEY", "Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated ``chaosrec`` options of this pytest run."""
+
+    target: str = "embedded"  # or a path to a remote target YAML file
+    topology: str = "default"
+    slo_profile: dict[str, Any] = field(default_factory=dict)
+    slo_profile_source: str | None = None
+    toxiproxy_url: str | None = None
+
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+DRILL_KEY = pytest.StashKey[Drill]()

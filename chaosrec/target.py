@@ -1,0 +1,258 @@
+"""The recommender under test: the embedded stack, or a remote deployment described in a file.
+
+A remote target file (YAML)::
+
+    gateway_url: http://recsys-gateway.internal:8080
+    toxiproxy_url: http://toxiproxy.internal:8474   # proxies named after the replicas
+    topology: path/to/topology.yaml                  # or "default", or an inline mapping
+    golden: path/to/golden.json                      # optional, for recall@10 probes
+
+Remote targets support network faults (through their Toxiproxy) and every probe;
+GPU, process and model faults need the embedded stack's control plane.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from chaosrec.errors import ConfigError, StackError
+from chaosrec.faults.control import ServiceControl
+from chaosrec.topology import Topology, load_topology, parse_topology
+from chaosrec.toxiproxy import ToxiproxyClient
+
+__all__ = ["Golden", "RecsysTarget", "load_remote_config"]
+
+_REMOTE_KEYS = {"gateway_url", "toxiproxy_url", "topology", "golden", "n_users"}
+
+
+@dataclass(frozen=True)
+class Golden:
+    """A golden request set: users and the items each really wanted (held-out)."""
+
+    user_ids: tuple[int, ...]
+    relevant: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def from_file(cls, path: Path) -> Golden:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls.from_mapping(data, str(path))
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], source: str = "golden set") -> Golden:
+        try:
+            users = tuple(int(u) for u in data["user_ids"])
+            relevant = tuple(tuple(int(i) for i in items) for items in data["relevant"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ConfigError(
+                f"{source}: a golden set needs 'user_ids' and 'relevant' lists ({err})"
+            ) from err
+        if len(users) != len(relevant) or not users:
+            raise ConfigError(f"{source}: 'user_ids' and 'relevant' must be non-empty, same length")
+        return cls(users, relevant)
+
+
+def load_remote_config(path: Path) -> dict[str, Any]:
+    """Read and check a remote target file; errors name the file and the key."""
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError(f"target config {path} does not exist; pass 'embedded' or a YAML file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: malformed YAML; fix the file's syntax") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a target config must be a mapping with gateway_url")
+    unknown = set(data) - _REMOTE_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_REMOTE_KEYS)}"
+        )
+    if not isinstance(data.get("gateway_url"), str):
+        raise ConfigError(f"{path}: 'gateway_url' is required (e.g. http://host:8080)")
+    return data
+
+
+class RecsysTarget:
+    """What drills need from the recommender: URLs, topology, control plane, probes."""
+
+    def __init__(
+        self,
+        *,
+        gateway_url: str,
+        topology: Topology,
+        toxiproxy: ToxiproxyClient | None,
+        control: ServiceControl | None = None,
+        golden: Golden | None = None,
+        stack: Any = None,
+        n_users: int | None = None,
+    ) -> None:
+        self.gateway_url = gateway_url.rstrip("/")
+        self.topology = topology
+        self.toxiproxy = toxiproxy
+        self.control = control
+        self.golden = golden
+        self.stack = stack  # the EmbeddedStack, when embedded
+        self.n_users = n_users  # valid user ids are 0 .. n_users - 1, when known
+
+    @property
+    def recommend_url(self) -> str:
+        return f"{self.gateway_url}/recommend"
+
+    @property
+    def embedded(self) -> bool:
+        return self.stack is not None
+
+    @classmethod
+    def from_stack(cls, stack: Any) -> RecsysTarget:
+        golden = None
+        if stack.golden is not None:
+            golden = Golden(
+                tuple(int(u) for u in stack.golden.user_ids),
+                tuple(tuple(int(i) for i in r) for r in stack.golden.relevant),
+            )
+        return cls(
+            gateway_url=stack.gateway_url,
+            topology=stack.topology,
+            toxiproxy=stack.toxiproxy,
+            control=stack,
+            golden=golden,
+            stack=stack,
+            n_users=int(stack.model_meta.get("n_users", 0)) or None,
+        )
+
+    @classmethod
+    def from_config(cls, path: Path, toxiproxy: ToxiproxyClient | None) -> RecsysTarget:
+        data = load_remote_config(path)
+        topo_spec = data.get("topology", "default")
+        topology = (
+            parse_topology(topo_spec, f"{path}:topology")
+            if isinstance(topo_spec, dict)
+            else load_topology(
+                str(path.parent / topo_spec)
+                if str(topo_spec).endswith((".yaml", ".yml"))
+                else topo_spec
+            )
+        )
+        golden = None
+        if data.get("golden"):
+            golden = Golden.from_file(path.parent / str(data["golden"]))
+        n_users = data.get("n_users")
+        return cls(
+            gateway_url=data["gateway_url"],
+            topology=topology,
+            toxiproxy=toxiproxy,
+            golden=golden,
+            n_users=int(n_users) if n_users else None,
+        )
+
+    # -- probes ---------------------------------------------------------------------
+
+    def check_reachable(self, timeout_s: float = 5.0) -> None:
+        """Raise a clear error if the gateway does not answer (before any fault)."""
+        try:
+            httpx.get(f"{self.gateway_url}/healthz", timeout=timeout_s)
+        except httpx.HTTPError as err:
+            raise StackError(
+                f"the recommender gateway at {self.gateway_url} is unreachable ({err}); "
+                "start it or fix gateway_url in the target config"
+            ) from err
+
+    def health(self) -> dict[str, Any]:
+        resp = httpx.get(f"{self.gateway_url}/healthz", timeout=2.0)
+        data: dict[str, Any] = resp.json()
+        return data
+
+    def wait_healthy(self, timeout_s: float = 30.0) -> float:
+        """Block until the gateway reports every replica healthy; seconds waited."""
+        started = time.monotonic()
+        while True:
+            try:
+                if self.health().get("status") == "ok":
+                    return time.monotonic() - started
+            except (httpx.HTTPError, ValueError):
+                pass
+            if time.monotonic() - started > timeout_s:
+                raise StackError(
+                    f"the recommender did not report every replica healthy within "
+                    f"{timeout_s:.0f} s; see {self.gateway_url}/healthz"
+                )
+            time.sleep(0.05)
+
+    def traffic(self, targets: tuple[str, ...]) -> int | None:
+        """Requests the gateway sent to these replicas plus bytes their proxies received."""
+        total = 0
+        seen = False
+        try:
+            text = httpx.get(f"{self.gateway_url}/metrics", timeout=2.0).text
+            for line in text.splitlines():
+                if line.startswith("chaosrec_gateway_upstream_attempts_total{"):
+                    labels, _, value = line.rpartition(" ")
+                    replica = labels.split('replica="', 1)[1].split('"', 1)[0]
+                    if replica in targets:
+                        total += int(float(value))
+                        seen = True
+        except (httpx.HTTPError, IndexError, ValueError):
+            pass
+        if self.toxiproxy is not None:
+            counts = self.toxiproxy.traffic_bytes()
+            for name in targets:
+                if name in counts:
+                    total += counts[name]
+                    seen = True
+        return total if seen else None
+
+    def set_connection_reuse(self, reuse: bool) -> None:
+        self.set_policy(connection_reuse=reuse)
+
+    def policy(self) -> dict[str, Any]:
+        data: dict[str, Any] = httpx.get(f"{self.gateway_url}/admin/policy", timeout=2.0).json()
+        return data
+
+    def set_policy(self, **changes: Any) -> dict[str, Any]:
+        """Change the gateway's resilience policy at run time (the embedded gateway)."""
+        resp = httpx.post(f"{self.gateway_url}/admin/policy", json=changes, timeout=2.0)
+        if resp.status_code != 200:
+            raise ConfigError(f"gateway refused policy {changes}: {resp.text.strip()}")
+        data: dict[str, Any] = resp.json()
+        return data
+
+    @contextlib.contextmanager
+    def policy_changed(self, **changes: Any) -> Iterator[dict[str, Any]]:
+        """Temporarily change the gateway policy (e.g. ``failover=False``); always restored."""
+        before = self.policy()
+        try:
+            yield self.set_policy(**changes)
+        finally:
+            self.set_policy(**{k: before[k] for k in changes})
+
+    def recall_at_10(self, timeout_s: float = 10.0) -> float:
+        """Recall@10 of the live service on the golden request set (batch endpoint)."""
+        if self.golden is None:
+            raise ConfigError(
+                "no golden request set for this target; add 'golden: file.json' to the "
+                "target config"
+            )
+        hits = 0.0
+        counted = 0
+        users = list(self.golden.user_ids)
+        with httpx.Client(base_url=self.gateway_url, timeout=timeout_s) as client:
+            for start in range(0, len(users), 64):
+                chunk = users[start : start + 64]
+                resp = client.post("/recommend/batch", json={"user_ids": chunk, "k": 10})
+                resp.raise_for_status()
+                for offset, result in enumerate(resp.json()["results"]):
+                    relevant = set(self.golden.relevant[start + offset])
+                    if not relevant:
+                        continue
+                    hits += len(relevant & set(result["items"][:10])) / len(relevant)
+                    counted += 1
+        return hits / counted if counted else 0.0
