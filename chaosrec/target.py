@@ -188,27 +188,29 @@ class RecsysTarget:
             time.sleep(0.05)
 
     def traffic(self, targets: tuple[str, ...]) -> int | None:
-        """Requests the gateway sent to these replicas plus bytes their proxies received."""
-        total = 0
-        seen = False
+        """User traffic the gateway sent to these replicas (its per-replica attempt counts).
+
+        Toxiproxy's byte counters are only the fallback for gateways without those
+        metrics: through the proxies they also count the gateway's health checks,
+        which flow whether or not any user request went there."""
         try:
             text = httpx.get(f"{self.gateway_url}/metrics", timeout=2.0).text
+        except httpx.HTTPError:
+            text = ""
+        if "chaosrec_gateway_upstream_attempts" in text or "chaosrec_gateway_requests" in text:
+            total = 0
             for line in text.splitlines():
                 if line.startswith("chaosrec_gateway_upstream_attempts_total{"):
                     labels, _, value = line.rpartition(" ")
                     replica = labels.split('replica="', 1)[1].split('"', 1)[0]
                     if replica in targets:
                         total += int(float(value))
-                        seen = True
-        except (httpx.HTTPError, IndexError, ValueError):
-            pass
+            return total
         if self.toxiproxy is not None:
             counts = self.toxiproxy.traffic_bytes()
-            for name in targets:
-                if name in counts:
-                    total += counts[name]
-                    seen = True
-        return total if seen else None
+            known = [counts[name] for name in targets if name in counts]
+            return sum(known) if known else None
+        return None
 
     def set_connection_reuse(self, reuse: bool) -> None:
         self.set_policy(connection_reuse=reuse)

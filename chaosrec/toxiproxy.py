@@ -552,6 +552,9 @@ class ToxiproxyClient:
                 continue
             name = labels.split('proxy="', 1)[1].split('"', 1)[0]
             counts[name] = counts.get(name, 0) + int(float(value))
+        # a proxy that never carried a byte has no counter yet: it is at 0
+        for name in self.proxies():
+            counts.setdefault(name, 0)
         return counts
 
     def remove_toxic(self, proxy: str, toxic_name: str) -> None:

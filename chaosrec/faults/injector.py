@@ -149,6 +149,12 @@ class Chaos:
                 errors[0]
             )
 
+    def _refusal_evidence(self) -> TrafficCounter | None:
+        """Evidence for faults that refuse connections: Toxiproxy's byte counters stay at 0
+        whether or not clients tried, so only a recommender target's per-replica attempt
+        counts can tell; otherwise the fault reports "can't tell" (None)."""
+        return self.traffic if self.topology is not None else None
+
     def _partial_hooks(
         self, toxicity: float
     ) -> tuple[Callable[[], None], Callable[[], None]] | None:
@@ -190,7 +196,8 @@ class Chaos:
         proxies = self.resolve_proxies(target)
         name = target.name if isinstance(target, Proxy) else target
         extra = "" if toxicity >= 1.0 else f", toxicity={toxicity:g}"
-        label = f"{kind}({name}{shown}{extra}, {direction})"
+        way = "" if direction == "downstream" else f", direction={direction}"
+        label = f"{kind}({name}{shown}{extra}{way})"
         fault = Toxic(
             self.toxiproxy,
             proxies,
@@ -360,7 +367,9 @@ class Chaos:
         proxies = self.resolve_proxies(target)
         name = target.name if isinstance(target, Proxy) else target
         return self._start(
-            ProxyDown(self.toxiproxy, proxies, label=f"down({name})", traffic=self.traffic)
+            ProxyDown(
+                self.toxiproxy, proxies, label=f"down({name})", traffic=self._refusal_evidence()
+            )
         )
 
     # -- service-level faults -----------------------------------------------------------
@@ -379,7 +388,11 @@ class Chaos:
         fault: Fault
         if mode == "refuse":
             fault = ProxyDown(
-                self.toxiproxy, replicas, label=label, traffic=self.traffic, kind="region_outage"
+                self.toxiproxy,
+                replicas,
+                label=label,
+                traffic=self._refusal_evidence(),
+                kind="region_outage",
             )
         elif mode == "blackhole":
             fault = Toxic(

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import pytest
 
+from chaosrec._paths import cache_dir
+
 pytestmark = pytest.mark.integration
+
+# pytester points HOME at a temp dir; keep using the Toxiproxy binary and model cache
+# `make setup` installed instead of rebuilding them under the temp HOME.
+_CACHE_DIR = str(cache_dir())
+
+
+@pytest.fixture(autouse=True)
+def _shared_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAOSREC_CACHE_DIR", _CACHE_DIR)
+
 
 SERVICE = """
 import http.server
@@ -35,6 +47,7 @@ def service():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+    server.server_close()
 """
 
 
@@ -130,4 +143,54 @@ def test_needs_chaos(chaos):
     result.stdout.fnmatch_lines(
         ["*ToxiproxyError: Toxiproxy API at http://127.0.0.1:9 is unreachable*"]
     )
+    result.assert_outcomes(errors=1)
+
+
+def test_works_under_xdist_and_rolls_back_on_timeout(pytester: pytest.Pytester) -> None:
+    """Two xdist workers each get their own Toxiproxy (no port clash); a test killed by
+    pytest-timeout inside a fault still has the fault rolled back at teardown."""
+    pytester.makepyfile(
+        test_parallel_a=SERVICE
+        + """
+
+@pytest.mark.parametrize("n", range(4))
+def test_each_worker_injects(service, toxiproxy, chaos, n):
+    proxy = toxiproxy.proxy(f"svc-{n}", upstream=service)
+    with chaos.latency(proxy, ms=10):
+        assert len(toxiproxy.toxics(proxy.name)) == 1
+""",
+        test_parallel_b=SERVICE
+        + """
+import time
+
+
+def test_a_warm_up(service, toxiproxy):
+    # session and module fixtures are set up here, outside the timed test below
+    toxiproxy.proxy("svc-timeout", upstream=service)
+
+
+@pytest.mark.timeout(3)
+def test_times_out_inside_a_fault(service, toxiproxy, chaos):
+    proxy = toxiproxy.proxy("svc-timeout", upstream=service)
+    chaos.down(proxy)
+    time.sleep(30)
+
+
+def test_zz_clean_after_timeout(toxiproxy):
+    assert toxiproxy.is_clean()
+    assert toxiproxy.proxies()["svc-timeout"].enabled
+""",
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile"
+    )
+    result.assert_outcomes(passed=6, failed=1)
+    result.stdout.fnmatch_lines(["*Timeout*"])
+
+
+def test_unreachable_gateway_is_a_clear_error(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", target="gateway_url: http://127.0.0.1:9\ntopology: quick\n")
+    pytester.makepyfile(test_x="def test_needs_recsys(recsys):\n    pass\n")
+    result = pytester.runpytest_subprocess("--chaosrec-target=target.yaml")
+    result.stdout.fnmatch_lines(["*the recommender gateway at http://127.0.0.1:9 is unreachable*"])
     result.assert_outcomes(errors=1)

@@ -126,3 +126,17 @@ def test_partial_toxicity_hits_a_share_of_requests(recsys: Any, chaos: Any) -> N
     assert recsys.policy()["connection_reuse"] is True
     # binomial(200, 0.3): 60 expected; 25..110 is > 5 sigma either way
     assert 25 <= slow <= 110, slow
+
+
+def test_outage_of_an_idle_region_is_inconclusive(
+    recsys: Any, chaos: Any, load: Any, slo: Any
+) -> None:
+    """All traffic stays in region-a; taking region-b down proves nothing about it."""
+    from chaosrec.errors import DrillInconclusive
+
+    with load.run(rate=100, duration=4) as run:
+        run.wait(1)
+        with chaos.region_outage("region-b"):
+            run.wait(2)
+    with pytest.raises(DrillInconclusive, match="no request went through a faulted target"):
+        slo.assert_met(run, availability=0.999)
