@@ -63,8 +63,13 @@ def toxiproxy(pytestconfig: pytest.Config) -> Iterator[ToxiproxyHandle]:
     from chaosrec.toxiproxy import ToxiproxyClient, ToxiproxyServer
 
     settings = _settings(pytestconfig)
-    if settings.toxiproxy_url:
-        client = ToxiproxyClient(settings.toxiproxy_url)
+    url = settings.toxiproxy_url
+    if url is None and settings.target != "embedded":
+        from chaosrec.target import load_remote_config
+
+        url = load_remote_config(Path(settings.target)).get("toxiproxy_url")
+    if url:
+        client = ToxiproxyClient(url)
         client.version()  # unreachable -> a clear ToxiproxyError now, before any fault
         yield ToxiproxyHandle(client)
         client.close()

@@ -6,6 +6,8 @@ A remote target file (YAML)::
     toxiproxy_url: http://toxiproxy.internal:8474   # proxies named after the replicas
     topology: path/to/topology.yaml                  # or "default", or an inline mapping
     golden: path/to/golden.json                      # optional, for recall@10 probes
+    triton_urls:                                     # optional, each replica's Triton
+      region-a.r0: http://triton-a0.internal:8000
 
 Remote targets support network faults (through their Toxiproxy) and every probe;
 GPU, process and model faults need the embedded stack's control plane.
@@ -30,7 +32,7 @@ from chaosrec.toxiproxy import ToxiproxyClient
 
 __all__ = ["Golden", "RecsysTarget", "load_remote_config"]
 
-_REMOTE_KEYS = {"gateway_url", "toxiproxy_url", "topology", "golden", "n_users"}
+_REMOTE_KEYS = {"gateway_url", "toxiproxy_url", "triton_urls", "topology", "golden", "n_users"}
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from chaosrec.errors import SLOViolation
+
 
 @pytest.mark.drill
 def test_region_failover(recsys, chaos, load, slo):  # type: ignore[no-untyped-def]
@@ -15,3 +17,8 @@ def test_region_failover(recsys, chaos, load, slo):  # type: ignore[no-untyped-d
         with chaos.region_outage("region-a"):
             run.wait(5)
     slo.assert_met(run, availability=0.999, p99_ms=250, rto_s=2.0)
+    # the same run against an impossible objective fails, saying measured vs target
+    with pytest.raises(
+        SLOViolation, match=r"p99_ms measured \d+\.\d ms \(n=\d+\) vs target <= 0.01 ms"
+    ):
+        slo.assert_met(run, availability=0.999, p99_ms=0.01)

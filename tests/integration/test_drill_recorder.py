@@ -80,8 +80,7 @@ def test_steady_state_around_a_fault(
         rate=100,
         duration=1.0,
     )
-    with steady_state.around(hypothesis):
-        with chaos.latency(proxy, ms=300):
-            during = hypothesis.measure("during")
+    with steady_state.around(hypothesis), chaos.latency(proxy, ms=300):
+        during = hypothesis.measure("during")
     assert not during.ok
     assert [r.ok for r in hypothesis.history] == [True, False, True]
