@@ -114,18 +114,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """One line per drill: the test's outcome, its faults and every verdict it computed."""
     rows = []
     for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
         props = dict(report.user_properties)
         drill_data = props.get("chaosrec_drill")
         if not drill_data or not drill_data.get("verdicts"):
             continue
-        status = props.get("chaosrec_outcome") or drill_data["verdicts"][-1]["status"]
+        outcome = props.get("chaosrec_outcome") or report.outcome
+        verdicts = ", ".join(v["status"] for v in drill_data["verdicts"])
         faults = ", ".join(f["label"] for f in drill_data["faults"]) or "-"
-        rows.append((report.nodeid.split("::")[-1], status.upper(), faults))
+        rows.append((report.nodeid.split("::")[-1], outcome.upper(), verdicts, faults))
     if not rows:
         return
     terminalreporter.write_sep("=", "chaosrec drills")
     width = max(len(r[0]) for r in rows)
-    for name, status, faults in rows:
-        terminalreporter.write_line(f"{name.ljust(width)}  {status:12}  {faults}")
+    for name, outcome, verdicts, faults in rows:
+        terminalreporter.write_line(
+            f"{name.ljust(width)}  {outcome:12}  verdicts: {verdicts:18}  {faults}"
+        )
