@@ -180,8 +180,12 @@ class LoadFixture:
     ) -> Any:
         """An open-loop run at ``rate`` requests/s for ``duration`` s against ``url``
         (default: the recommender gateway's /recommend). Use it as a context manager."""
+        from chaosrec._validation import check_positive
         from chaosrec.load.generator import LoadRun
 
+        # checked here too so messages name this call's arguments (rate=, duration=)
+        check_positive("rate", rate, maximum=20_000)
+        check_positive("duration", duration, maximum=3600)
         if url is None:
             target = self._request.getfixturevalue("recsys")
             url = target.recommend_url

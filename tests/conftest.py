@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from chaosrec.stack.stack import EmbeddedStack
 
 pytest_plugins = ["pytester"]
+
+# CI replays the same examples every run (a failure there reproduces locally with
+# HYPOTHESIS_PROFILE=ci); developers get fresh random examples.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ STATUS_TRANSPORT_ERROR = 0
 STATUS_CLIENT_DROPPED = -1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # numpy columns: compare them explicitly
 class RequestLog:
     """Columns of equal length, sorted by scheduled time."""
 

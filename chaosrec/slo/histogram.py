@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from hdrh.histogram import HdrHistogram
@@ -34,10 +35,25 @@ class LatencyHistogram:
         return int(self._h.get_total_count())
 
     def percentile_ms(self, percentile: float) -> float:
-        """The value at ``percentile`` (0-100), in ms; NaN when empty."""
-        if self.count == 0:
+        """The value at ``percentile`` (0-100), in ms; NaN when empty.
+
+        Nearest-rank definition: the smallest recorded value with at least
+        ``percentile`` % of the values at or below it (rank ``ceil(p/100 * n)``), so
+        a p99 never under-reports. (HDR's own lookup rounds the rank, which can
+        pick the value just below.) Exact to the histogram's 3 significant digits.
+        """
+        n = self.count
+        if n == 0:
             return float("nan")
-        return float(self._h.get_value_at_percentile(percentile)) / 1000.0
+        rank = max(1, math.ceil(percentile / 100.0 * n - 1e-9))
+        seen = 0
+        value = 0
+        for step in self._h.get_recorded_iterator():
+            seen += step.count_added_in_this_iter_step
+            value = self._h.get_lowest_equivalent_value(step.value_iterated_to)
+            if seen >= rank:
+                break
+        return float(value) / 1000.0
 
     def max_ms(self) -> float:
         return float(self._h.get_max_value()) / 1000.0 if self.count else float("nan")
