@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from chaosrec._yaml import read_yaml
 from chaosrec.errors import ConfigError, StackError
 from chaosrec.faults.control import ServiceControl
 from chaosrec.topology import Topology, load_topology, parse_topology
@@ -63,14 +64,7 @@ class Golden:
 
 def load_remote_config(path: Path) -> dict[str, Any]:
     """Read and check a remote target file; errors name the file and the key."""
-    import yaml
-
-    if not path.is_file():
-        raise ConfigError(f"target config {path} does not exist; pass 'embedded' or a YAML file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: malformed YAML; fix the file's syntax") from err
+    data = read_yaml(path, "target config")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a target config must be a mapping with gateway_url")
     unknown = set(data) - _REMOTE_KEYS

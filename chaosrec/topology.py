@@ -177,12 +177,6 @@ def load_topology(spec: str | Path | Topology = "default") -> Topology:
             f"topology {text!r} is neither a built-in name {sorted(BUILTIN_TOPOLOGIES)} "
             "nor an existing YAML file; pass one of those"
         )
-    import yaml
+    from chaosrec._yaml import read_yaml
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: malformed YAML{where}; fix the file's syntax") from err
-    return parse_topology(data, str(path))
+    return parse_topology(read_yaml(path, "topology"), str(path))

@@ -18,12 +18,26 @@ from typing import Any, Self
 
 from chaosrec.errors import RollbackError
 
-__all__ = ["Fault", "FaultListener", "TrafficCounter"]
+__all__ = ["Fault", "FaultListener", "TrafficCounter", "undo_each"]
 
 FaultListener = Callable[[str, "Fault"], None]
 #: returns a monotonically increasing count of traffic through the given targets,
 #: or None when it cannot tell
 TrafficCounter = Callable[[tuple[str, ...]], int | None]
+
+
+def undo_each(items: list[str], undo: Callable[[str], object]) -> None:
+    """Undo every item (newest first) even if some fail, then raise one error naming
+    each failure; ``items`` is emptied."""
+    errors: list[str] = []
+    for item in reversed(items):
+        try:
+            undo(item)
+        except Exception as err:  # noqa: BLE001 - undo the rest, then report them all
+            errors.append(f"{item}: {err}")
+    items.clear()
+    if errors:
+        raise RuntimeError("; ".join(errors))
 
 
 class Fault:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaosrec.faults.base import Fault, TrafficCounter
+from chaosrec.faults.base import Fault, TrafficCounter, undo_each
 from chaosrec.faults.control import ServiceControl
 
 __all__ = ["GpuFault", "ModelUnloaded"]
@@ -43,15 +43,7 @@ class GpuFault(Fault):
             self._set.append(replica)
 
     def _revert(self) -> None:
-        errors: list[str] = []
-        for replica in reversed(self._set):
-            try:
-                self.control.set_gpu_fault(replica, {})
-            except Exception as err:  # noqa: BLE001 - clear every replica, report all
-                errors.append(f"{replica}: {err}")
-        self._set.clear()
-        if errors:
-            raise RuntimeError("; ".join(errors))
+        undo_each(self._set, lambda replica: self.control.set_gpu_fault(replica, {}))
 
 
 class ModelUnloaded(Fault):
@@ -77,12 +69,4 @@ class ModelUnloaded(Fault):
             self.control.unload_model(replica)
 
     def _revert(self) -> None:
-        errors: list[str] = []
-        for replica in reversed(self._unloaded):
-            try:
-                self.control.load_model(replica, 1)
-            except Exception as err:  # noqa: BLE001
-                errors.append(f"{replica}: {err}")
-        self._unloaded.clear()
-        if errors:
-            raise RuntimeError("; ".join(errors))
+        undo_each(self._unloaded, lambda replica: self.control.load_model(replica, 1))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaosrec.faults.base import Fault, TrafficCounter
+from chaosrec.faults.base import Fault, TrafficCounter, undo_each
 from chaosrec.faults.control import ServiceControl
 
 __all__ = ["ModelVersionSwap"]
@@ -39,12 +39,6 @@ class ModelVersionSwap(Fault):
             self.control.load_model(replica, self.version)
 
     def _revert(self) -> None:
-        errors: list[str] = []
-        for replica in reversed(self._swapped):
-            try:
-                self.control.load_model(replica, self.good_version)
-            except Exception as err:  # noqa: BLE001
-                errors.append(f"{replica}: {err}")
-        self._swapped.clear()
-        if errors:
-            raise RuntimeError("; ".join(errors))
+        undo_each(
+            self._swapped, lambda replica: self.control.load_model(replica, self.good_version)
+        )

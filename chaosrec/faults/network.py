@@ -5,7 +5,7 @@ keep-alive pool, ``toxicity=0.3`` hits every request on 30 % of the connections
 and none on the rest, which with a small pool means all-or-nothing. When the
 target is the embedded recommender, chaosrec makes the share real by switching
 the gateway to a fresh connection per attempt while a partial fault is active
-(see :class:`ConnectionPerRequest`). For your own services, partial toxicity
+(the injector's partial-fault hooks). For your own services, partial toxicity
 means "this share of connections".
 """
 
@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from chaosrec.faults.base import Fault, TrafficCounter
+from chaosrec.faults.base import Fault, TrafficCounter, undo_each
 from chaosrec.toxiproxy import ToxiproxyClient
 
 __all__ = ["ProxyDown", "Toxic"]
@@ -70,20 +70,11 @@ class Toxic(Fault):
             self._added.append(proxy)
 
     def _revert(self) -> None:
-        errors: list[str] = []
-        for proxy in reversed(self._added):
-            try:
-                self.client.remove_toxic(proxy, self.toxic_name)
-            except Exception as err:  # noqa: BLE001 - try every proxy, report all
-                errors.append(f"{proxy}: {err}")
-        self._added.clear()
-        if self._around is not None:
-            try:
-                self._around[1]()
-            except Exception as err:  # noqa: BLE001
-                errors.append(f"restoring connection reuse: {err}")
-        if errors:
-            raise RuntimeError("; ".join(errors))
+        try:
+            undo_each(self._added, lambda proxy: self.client.remove_toxic(proxy, self.toxic_name))
+        finally:
+            if self._around is not None:
+                self._around[1]()  # restore connection reuse even if a removal failed
 
 
 class ProxyDown(Fault):
@@ -111,12 +102,4 @@ class ProxyDown(Fault):
             self._disabled.append(proxy)
 
     def _revert(self) -> None:
-        errors: list[str] = []
-        for proxy in reversed(self._disabled):
-            try:
-                self.client.set_enabled(proxy, True)
-            except Exception as err:  # noqa: BLE001
-                errors.append(f"{proxy}: {err}")
-        self._disabled.clear()
-        if errors:
-            raise RuntimeError("; ".join(errors))
+        undo_each(self._disabled, lambda proxy: self.client.set_enabled(proxy, True))

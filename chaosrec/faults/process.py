@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaosrec.faults.base import Fault, TrafficCounter
+from chaosrec.faults.base import Fault, TrafficCounter, undo_each
 from chaosrec.faults.control import ServiceControl
 
 __all__ = ["ReplicaKilled"]
@@ -37,11 +37,4 @@ class ReplicaKilled(Fault):
             self.killed_pids[replica] = self.control.kill_replica(replica, hold=self.hold)
 
     def _revert(self) -> None:
-        errors: list[str] = []
-        for replica in self.killed_pids:
-            try:
-                self.control.release_replica(replica)
-            except Exception as err:  # noqa: BLE001
-                errors.append(f"{replica}: {err}")
-        if errors:
-            raise RuntimeError("; ".join(errors))
+        undo_each(list(self.killed_pids), self.control.release_replica)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from chaosrec._yaml import read_yaml
 from chaosrec.errors import ConfigError
 from chaosrec.slo.objectives import Objectives
 
@@ -26,16 +27,9 @@ __all__ = ["load_slo_profile"]
 
 def load_slo_profile(spec: str) -> dict[str, Any]:
     """Objectives from ``FILE`` or ``FILE:NAME``, validated; raises ConfigError."""
-    import yaml
-
     path_text, _, name = spec.partition(":") if not Path(spec).is_file() else (spec, "", "")
     path = Path(path_text)
-    if not path.is_file():
-        raise ConfigError(f"SLO profile file {path_text!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: malformed YAML; fix the file's syntax") from err
+    data = read_yaml(path, "SLO profile")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: an SLO profile must be a mapping of objectives")
     if set(data) <= set(Objectives.names()) and not name:

@@ -76,11 +76,11 @@ def test_steady_state_around_a_fault(
         "the service answers fast",
         url=f"http://{proxy.listen}/",
         availability=at_least(0.99),
-        p99_ms=at_most(100),
+        p99_ms=at_most(250),  # the fault adds 400 ms; 250 leaves room for 2 busy cores
         rate=100,
         duration=1.0,
     )
-    with steady_state.around(hypothesis), chaos.latency(proxy, ms=300):
+    with steady_state.around(hypothesis), chaos.latency(proxy, ms=400):
         during = hypothesis.measure("during")
     assert not during.ok
     assert [r.ok for r in hypothesis.history] == [True, False, True]
