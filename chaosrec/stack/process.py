@@ -144,6 +144,18 @@ class ManagedProcess:
             with contextlib.suppress(ProcessLookupError):
                 self._proc.send_signal(signum)
 
+    def kill_group(self, signum: int | None = None) -> None:
+        """Signal the process's whole group: it and the helpers it spawned (Triton's
+        Python-backend stubs), which would otherwise be orphaned and keep running."""
+        if signum is None:
+            signum = signal.SIGKILL
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        try:
+            os.killpg(self._proc.pid, signum)  # the child leads its own session and group
+        except (ProcessLookupError, PermissionError):
+            self.signal(signum)
+
     def stop(self, grace_s: float = 3.0) -> int | None:
         """SIGTERM, then SIGKILL after ``grace_s``; returns the exit code."""
         proc = self._proc
@@ -154,7 +166,7 @@ class ManagedProcess:
             try:
                 proc.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
-                self.signal(signal.SIGKILL)
+                self.kill_group(signal.SIGKILL)
                 proc.wait(timeout=10)
         self._close_log()
         return proc.returncode

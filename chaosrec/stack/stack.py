@@ -175,6 +175,9 @@ class EmbeddedStack:
                 "stop what holds it, pick another port, or omit gateway_port for a free one"
             )
         self._dist = find_triton()
+        from chaosrec.stack.reaper import reap_orphans
+
+        reap_orphans(self._dist.backend_dir)  # leftovers of runs that were killed hard
         toxiproxy_bin = ensure_toxiproxy()
         artifact = ensure_model("good")
         self._bad_model_file = ensure_model("bad").model_file
@@ -404,7 +407,9 @@ class EmbeddedStack:
         handle = self._handle(replica_id)
         handle.held = hold
         pid = handle.triton.process.pid
-        handle.triton.process.signal(signal.SIGKILL)
+        # the whole group: Triton and its Python-backend stub die together, as when a
+        # GPU host or container goes down
+        handle.triton.process.kill_group(signal.SIGKILL)
         handle.triton.process.wait(5)
         return pid
 

@@ -168,6 +168,13 @@ def test_crashed_replica_is_restarted(clean_stack: EmbeddedStack) -> None:
     assert handle.triton.process.pid != pid
     ready = next(e for e in clean_stack.events[seen:] if e.kind == "ready")
     print(f"replica restarted and ready after {ready.detail['recovery_s']} s")
+    # Killing only tritonserver can orphan its Python-backend stub (it usually notices
+    # and exits); whatever is left, the reaper removes, and a second pass finds nothing.
+    from chaosrec.stack.reaper import reap_orphans
+
+    assert clean_stack._dist is not None
+    reap_orphans(clean_stack._dist.backend_dir)
+    assert reap_orphans(clean_stack._dist.backend_dir) == []
 
 
 @pytest.mark.parametrize(

@@ -95,3 +95,37 @@ def test_model_that_fails_to_load(tmp_path: Path, no_leaks: None) -> None:
     with pytest.raises(ModelLoadError, match=r"region-a.r0: Triton could not load model 'recsys'"):
         replica.wait_ready()
     assert not replica.process.alive
+
+
+def test_reaper_kills_an_orphaned_stub_copy(tmp_path: Path) -> None:
+    """An orphan (parent = init) running chaosrec's backend stub is killed; others are not."""
+    import subprocess
+    import sys
+    import time
+
+    from chaosrec.stack.reaper import reap_orphans
+
+    backend = tmp_path / "backend" / "python"
+    backend.mkdir(parents=True)
+    stub = backend / "triton_python_backend_stub"
+    stub.symlink_to("/bin/sleep")
+    # a double fork leaves the stub's stand-in orphaned, as a killed Triton would
+    launcher = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess; "
+            f"print(subprocess.Popen(['{stub}', '60'], stdout=subprocess.DEVNULL, "
+            "stderr=subprocess.DEVNULL).pid)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(launcher.stdout)
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1] != "1":
+        assert time.monotonic() < deadline, "the stand-in was not re-parented to init"
+        time.sleep(0.01)
+    assert reap_orphans(tmp_path / "backend") == [pid]
+    assert reap_orphans(tmp_path / "backend") == []
