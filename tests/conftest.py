@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +19,22 @@ pytest_plugins = ["pytester"]
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.register_profile("dev", print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
+    """Poll ``predicate`` every 20 ms; seconds until it held; fail after ``timeout_s``."""
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout_s:
+            pytest.fail(f"{what} did not happen within {timeout_s} s")
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def wait_for() -> Callable[[Callable[[], bool], float, str], float]:
+    """``wait_for(predicate, timeout_s, what)``: wait on a condition, never a fixed sleep."""
+    return _wait_for
 
 
 @pytest.fixture(scope="session")

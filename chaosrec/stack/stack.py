@@ -119,6 +119,7 @@ class EmbeddedStack:
         self.ready_timeout_s = ready_timeout_s
         self.replicas: dict[str, _ReplicaHandle] = {}
         self.events: list[StackEvent] = []
+        self.supervisor_ticks = 0  # completed supervision passes (tests wait on it)
         self.started_at: float | None = None
         self.ready_at: float | None = None
         self.model_meta: dict[str, Any] = {}
@@ -355,6 +356,7 @@ class EmbeddedStack:
         while not self._stop_event.wait(0.05):
             for handle in list(self.replicas.values()):
                 self._watch_replica(handle)
+            self.supervisor_ticks += 1
             gateway = self._gateway
             if gateway is not None and not gateway.alive and not self._stop_event.is_set():
                 self._record("crashed", "gateway", exit_code=gateway.returncode)

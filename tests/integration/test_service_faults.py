@@ -4,7 +4,6 @@ crash, bad model, partial toxicity; each reverts and the steady state comes back
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -14,15 +13,6 @@ from chaosrec.errors import SteadyStateDeviated
 from chaosrec.steady_state.hypothesis import at_least
 
 pytestmark = pytest.mark.integration
-
-
-def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout_s:
-            pytest.fail(f"{what} did not happen within {timeout_s} s")
-        time.sleep(0.02)
-    return time.monotonic() - started
 
 
 def _served(recsys: Any, n: int = 100) -> list[dict[str, Any]]:
@@ -48,23 +38,34 @@ def test_gpu_loss_unload_uses_model_control(recsys: Any, chaos: Any) -> None:
     assert stack.served_version("region-a.r1") == "1"
 
 
-def test_gpu_loss_kill_holds_the_replica_down_until_revert(recsys: Any, chaos: Any) -> None:
+def test_gpu_loss_kill_holds_the_replica_down_until_revert(
+    recsys: Any, chaos: Any, wait_for: Any
+) -> None:
     handle = recsys.stack.replicas["region-b.r0"]
     with chaos.gpu_loss("region-b.r0", mode="kill"):
-        time.sleep(0.5)  # several supervisor ticks: it must not restart a held replica
+        # wait on the supervisor itself: ten passes in which it must leave the held replica down
+        ticks = recsys.stack.supervisor_ticks
+        wait_for(lambda: recsys.stack.supervisor_ticks >= ticks + 10, 10, "10 supervisor passes")
         assert not handle.triton.process.alive
-    _wait_for(handle.triton.model_ready_safe, 60, "restart after release")
+    wait_for(handle.triton.model_ready_safe, 60, "restart after release")
 
 
-def test_crash_is_restarted_and_recorded(recsys: Any, chaos: Any) -> None:
+def test_crash_is_restarted_and_recorded(recsys: Any, chaos: Any, wait_for: Any) -> None:
     stack = recsys.stack
+    handle = stack.replicas["region-b.r1"]
+    old_pid = handle.triton.process.pid
     seen = len(stack.events)
     chaos.crash("region-b.r1")
-    _wait_for(
+    wait_for(
         lambda: any(e.kind == "ready" and e.process == "region-b.r1" for e in stack.events[seen:]),
         60,
         "region-b.r1 ready again",
     )
+    events = [e for e in stack.events[seen:] if e.process == "region-b.r1"]
+    assert [e.kind for e in events][:3] == ["crashed", "restarted", "ready"]
+    assert events[2].detail["recovery_s"] > 0
+    assert handle.triton.process.pid not in (None, old_pid)
+    assert handle.triton.model_ready()
 
 
 def test_gpu_degrade_slows_only_that_replica(recsys: Any, chaos: Any) -> None:

@@ -8,6 +8,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -15,16 +16,6 @@ import pytest
 from chaosrec.stack.stack import EmbeddedStack
 
 pytestmark = pytest.mark.integration
-
-
-def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
-    """Poll ``predicate`` every 20 ms; return seconds until it held, fail after ``timeout_s``."""
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout_s:
-            pytest.fail(f"{what} did not happen within {timeout_s} s")
-        time.sleep(0.02)
-    return time.monotonic() - started
 
 
 def _get(client: httpx.Client, user_id: int) -> httpx.Response:
@@ -73,14 +64,14 @@ def test_answers_differ_per_user_and_are_deterministic(clean_stack: EmbeddedStac
     assert first[0] != first[1]
 
 
-def test_region_outage_fails_over_and_back(clean_stack: EmbeddedStack) -> None:
+def test_region_outage_fails_over_and_back(clean_stack: EmbeddedStack, wait_for: Any) -> None:
     toxi = clean_stack.toxiproxy
     region_a = [r.id for r in clean_stack.topology.region_replicas("region-a")]
     with httpx.Client(base_url=clean_stack.gateway_url, timeout=5.0) as client:
         for name in region_a:
             toxi.set_enabled(name, False)
         try:
-            took = _wait_for(
+            took = wait_for(
                 lambda: _get(client, 1).json()["region"] == "region-b", 5.0, "failover to region-b"
             )
             print(f"failover observed after {took:.3f} s")
@@ -92,7 +83,7 @@ def test_region_outage_fails_over_and_back(clean_stack: EmbeddedStack) -> None:
         finally:
             for name in region_a:
                 toxi.set_enabled(name, True)
-        back = _wait_for(
+        back = wait_for(
             lambda: _get(client, 1).json()["region"] == "region-a", 10.0, "traffic back to region-a"
         )
         print(f"traffic back in region-a after {back:.3f} s")
@@ -133,14 +124,14 @@ def _metric_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
     return out
 
 
-def test_total_outage_gives_degraded_answers(clean_stack: EmbeddedStack) -> None:
+def test_total_outage_gives_degraded_answers(clean_stack: EmbeddedStack, wait_for: Any) -> None:
     toxi = clean_stack.toxiproxy
     with httpx.Client(base_url=clean_stack.gateway_url, timeout=5.0) as client:
         warm = _get(client, 42).json()["items"]
         for name in clean_stack.topology.replica_ids():
             toxi.set_enabled(name, False)
         try:
-            _wait_for(lambda: _get(client, 42).json()["degraded"], 5.0, "degraded answers")
+            wait_for(lambda: _get(client, 42).json()["degraded"], 5.0, "degraded answers")
             remembered = _get(client, 42).json()
             unknown = _get(client, 4999).json()
         finally:
@@ -150,13 +141,13 @@ def test_total_outage_gives_degraded_answers(clean_stack: EmbeddedStack) -> None
     assert unknown["source"] in ("popularity", "last_good") and len(unknown["items"]) == 10
 
 
-def test_crashed_replica_is_restarted(clean_stack: EmbeddedStack) -> None:
+def test_crashed_replica_is_restarted(clean_stack: EmbeddedStack, wait_for: Any) -> None:
     handle = clean_stack.replicas["region-b.r1"]
     pid = handle.triton.process.pid
     assert pid is not None
     seen = len(clean_stack.events)
     os.kill(pid, signal.SIGKILL)
-    _wait_for(
+    wait_for(
         lambda: any(
             e.kind == "ready" and e.process == "region-b.r1" for e in clean_stack.events[seen:]
         ),
