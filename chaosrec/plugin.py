@@ -29,6 +29,10 @@ from chaosrec.fixtures import (  # noqa: F401 - registering the fixtures is the 
 )
 from chaosrec.plugin_state import DRILL_KEY, SETTINGS_KEY, Settings
 
+# The two other fronts' pytest halves; each registers its own options and hooks and keeps
+# its optional dependencies (chaoslib, allure, matplotlib) out of import time.
+pytest_plugins = ("chaosrec.ctk.pytest_experiments", "chaosrec.reporting.pytest_reporting")
+
 _OPTIONS = (
     ("target", "embedded", "the recommender under test: 'embedded' or a target YAML file"),
     ("topology", "default", "topology of the embedded stack: default, quick or a YAML file"),

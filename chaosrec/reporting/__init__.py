@@ -1,0 +1,1 @@
+"""Drill reports: Allure results, timeline charts, SLO tables and the drill summary."""
