@@ -20,7 +20,8 @@ also ``ValueError`` (or ``TypeError``) so generic code handles them naturally::
     └── DrillAssertionError (AssertionError)
         ├── SLOViolation                  an objective failed; carries the verdict
         ├── DrillInconclusive             the measurement cannot be trusted; carries the verdict
-        └── SteadyStateDeviated           a steady-state hypothesis did not hold
+        ├── SteadyStateDeviated           a steady-state hypothesis did not hold
+        └── GuardrailTripped              a stop condition aborted the drill; faults rolled back
 
 Messages are one line: what is wrong, then how to fix it. Where a process log
 explains the failure, its tail is attached with ``add_note``.
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigError",
     "DrillAssertionError",
     "DrillInconclusive",
+    "GuardrailTripped",
     "ModelError",
     "ModelLoadError",
     "PortInUseError",
@@ -119,3 +121,8 @@ class DrillInconclusive(DrillAssertionError):
 
 class SteadyStateDeviated(DrillAssertionError):
     """A steady-state hypothesis did not hold; the message lists each probe and tolerance."""
+
+
+class GuardrailTripped(DrillAssertionError):
+    """A stop condition (guardrail) became true, so the drill was aborted and every fault rolled
+    back. The message starts with ``guardrail tripped:`` and names the condition and the value."""

@@ -9,7 +9,7 @@ import pytest
 
 from chaosrec.drill import Drill
 
-__all__ = ["DRILL_KEY", "SETTINGS_KEY", "Settings"]
+__all__ = ["DRILL_KEY", "JOURNAL_KEY", "SETTINGS_KEY", "Settings"]
 
 
 @dataclass(frozen=True)
@@ -25,3 +25,5 @@ class Settings:
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 DRILL_KEY = pytest.StashKey[Drill]()
+# The Chaos Toolkit journal of an experiment-based drill, for the report.
+JOURNAL_KEY = pytest.StashKey[dict[str, Any]]()

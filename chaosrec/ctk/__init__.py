@@ -1,4 +1,4 @@
-"""chaosrec as a Chaos Toolkit extension: actions, probes and controls over :mod:`chaosrec.faults`.
+"""chaosrec as a Chaos Toolkit extension: actions, probes and controls over chaosrec's faults.
 
-Needs the ``ctk`` extra (``pip install 'chaosrec[ctk]'``); importing :mod:`chaosrec` never imports it.
+Needs the ``ctk`` extra (``pip install 'chaosrec[ctk]'``); importing chaosrec never imports it.
 """
