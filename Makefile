@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.chaosrec-installed
 
-.PHONY: setup test drill lint bench clean
+.PHONY: setup test drill lint bench clean experiments
 
 setup: $(STAMP)
 	$(PY) -m chaosrec setup
@@ -19,8 +19,14 @@ $(STAMP): pyproject.toml
 test: setup
 	$(PY) -m pytest
 
+# The report is built even when drills fail; the target exits with pytest's status.
+REPORTS ?= reports
 drill: setup
-	$(PY) -m pytest -m drill
+	@rm -rf $(REPORTS)/allure-results; status=0; \
+	$(PY) -m pytest -m drill --alluredir=$(REPORTS)/allure-results || status=$$?; \
+	$(PY) -m chaosrec report $(REPORTS)/allure-results --out $(REPORTS)/allure-report \
+		|| { [ $$status -ne 0 ] || status=1; }; \
+	exit $$status
 
 lint: setup
 	$(VENV)/bin/ruff check chaosrec tests bench
@@ -29,6 +35,11 @@ lint: setup
 
 bench: setup
 	$(PY) bench/bench_stack.py
+
+# Chaos Toolkit: validate every experiment offline (no update check, no log file).
+CHAOS := $(VENV)/bin/chaos --no-version-check --no-log-file
+experiments: setup
+	@for f in experiments/*.yaml; do $(CHAOS) validate "$$f" || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -7,6 +7,7 @@ The heavy parts load when you use them (the embedded stack, the model).
 from __future__ import annotations
 
 from chaosrec.errors import (
+    BackupError,
     ChaosrecError,
     ConfigError,
     DrillAssertionError,
@@ -30,7 +31,17 @@ from chaosrec.topology import Replica, Topology, load_topology
 
 __version__ = "0.1.0"
 
+
+def discover(discover_system: bool = True) -> dict[str, object]:
+    """Chaos Toolkit discovery hook (``chaos discover --no-install chaosrec``); needs the
+    ``ctk`` extra. See :func:`chaosrec.ctk.discover`."""
+    from chaosrec.ctk import discover as _discover
+
+    return _discover(discover_system)
+
+
 __all__ = [
+    "BackupError",
     "ChaosrecError",
     "ConfigError",
     "DrillAssertionError",
@@ -52,5 +63,6 @@ __all__ = [
     "UnknownTargetError",
     "UnsupportedFaultError",
     "__version__",
+    "discover",
     "load_topology",
 ]

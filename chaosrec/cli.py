@@ -6,6 +6,7 @@
     chaosrec model train|eval|export    the reference recommender
     chaosrec stack up|status|down       the embedded stack, in the background
     chaosrec stack serve                the same stack in the foreground (Ctrl-C stops it)
+    chaosrec report [RESULTS]           the HTML drill report (Allure) and drill summary
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
     _print(f"toxiproxy-server {toxiproxy_version(binary)}: {binary}")
     dist = find_triton()
     _print(f"tritonserver (nvidia-pytriton {dist.version}): {dist.server}")
+    _setup_report_tools()
     if not args.skip_model:
         from chaosrec.model import ensure_model
 
@@ -55,6 +57,23 @@ def cmd_setup(args: argparse.Namespace) -> int:
             )
     _print(f"setup done in {time.monotonic() - started:.1f} s")
     return 0
+
+
+def _setup_report_tools() -> None:
+    """The Allure CLI (npm) and Chromium (apt) for drill reports; without npm or root
+    rights they are skipped with a message, since only reports need them."""
+    from chaosrec.errors import ToolNotFoundError
+    from chaosrec.reporting.tools import allure_version, install_allure, install_chromium
+
+    try:
+        allure = install_allure()
+        _print(f"allure {allure_version(allure)}: {allure}")
+    except ToolNotFoundError as err:
+        _print(f"allure: skipped, drill reports cannot be built ({err})")
+    try:
+        _print(f"chromium: {install_chromium()}")
+    except ToolNotFoundError as err:
+        _print(f"chromium: skipped, rendered reports cannot be checked ({err})")
 
 
 # -- model ------------------------------------------------------------------------------
@@ -274,6 +293,43 @@ def _print_status(state: dict[str, Any]) -> None:
         _print(f"started in {state['startup_s']} s; logs in {state['run_dir']}")
 
 
+# -- report -----------------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Build the HTML drill report from Allure results (see chaosrec.reporting.build)."""
+    from chaosrec.reporting.build import build_report
+
+    built = build_report(
+        Path(args.results),
+        Path(args.out),
+        history=Path(args.history) if args.history else None,
+    )
+    _print(
+        f"HTML report: {built.index} (Allure {built.allure_version}, one file that opens "
+        f"from disk; built in {built.seconds:.1f} s)"
+    )
+    for summary in (built.summary_html, built.summary_md):
+        if summary is not None:
+            _print(f"drill summary: {summary}")
+    if args.screenshots:
+        from chaosrec.reporting.browser import check_report
+
+        names = [str(p["name"]) for p in _report_tests(built.index)]
+        check = check_report(built.index, Path(args.screenshots), drills=names)
+        _print(f"screenshots: {check.overview_png}, {check.drill_png} ({check.drill})")
+        for problem in check.problems:
+            print(f"chaosrec: report check: {problem}", file=sys.stderr)
+        return 1 if check.problems else 0
+    return 0
+
+
+def _report_tests(index: Path) -> list[dict[str, Any]]:
+    data = json.loads((index.parent / "test-results.json").read_text(encoding="utf-8"))
+    failed_first = sorted(data.get("byId", {}).values(), key=lambda t: t.get("status") == "passed")
+    return failed_first
+
+
 # -- parser -----------------------------------------------------------------------------
 
 
@@ -293,6 +349,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="retrain even if cached")
     p.add_argument("--out", default="triton-model-repository", help="export folder")
     p.set_defaults(func=cmd_model)
+
+    p = sub.add_parser("report", help="build the HTML drill report from Allure results")
+    p.add_argument(
+        "results", nargs="?", default="reports/allure-results", help="Allure results folder"
+    )
+    p.add_argument("--out", default="reports/allure-report", help="report folder (replaced)")
+    p.add_argument("--history", default=None, help="Allure 3 history file (JSON lines)")
+    p.add_argument(
+        "--screenshots", default=None, help="render in headless chromium, screenshots here"
+    )
+    p.set_defaults(func=cmd_report)
 
     stack = sub.add_parser("stack", help="the embedded reference stack")
     ssub = stack.add_subparsers(dest="stack_command", required=True)

@@ -16,9 +16,13 @@ also ``ValueError`` (or ``TypeError``) so generic code handles them naturally::
     ├── ToxiproxyError                    the Toxiproxy API refused a request or is unreachable
     ├── ModelError                        training / evaluation / export of the reference model
     ├── RollbackError                     a fault could not be reverted (never swallowed)
+    ├── BackupError                       a model backup is missing or damaged, or a restore
+    │                                     did not verify
     ├── UnsupportedFaultError (ConfigError) the target cannot perform this fault (e.g. remote GPU)
     └── DrillAssertionError (AssertionError)
         ├── SLOViolation                  an objective failed; carries the verdict
+        │   └── ScheduleViolation         (chaosrec.schedules.search) a fault schedule broke
+        │                                 an invariant; carries the minimal schedule's run
         ├── DrillInconclusive             the measurement cannot be trusted; carries the verdict
         ├── SteadyStateDeviated           a steady-state hypothesis did not hold
         └── GuardrailTripped              a stop condition aborted the drill; faults rolled back
@@ -30,6 +34,7 @@ explains the failure, its tail is attached with ``add_note``.
 from __future__ import annotations
 
 __all__ = [
+    "BackupError",
     "ChaosrecError",
     "ConfigError",
     "DrillAssertionError",
@@ -97,6 +102,11 @@ class ModelError(ChaosrecError):
 
 class RollbackError(ChaosrecError):
     """A fault could not be reverted; the system may still be faulted. Never swallowed."""
+
+
+class BackupError(ChaosrecError):
+    """A model backup is missing or damaged, or a restored model folder did not verify
+    against the backup's checksums; the message names the files."""
 
 
 class UnsupportedFaultError(ConfigError):

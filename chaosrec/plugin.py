@@ -9,6 +9,7 @@ Options (each also an ini key of the same name without dashes)::
     --chaosrec-topology=default|quick|FILE   topology of the embedded stack
     --chaosrec-slo-profile=FILE[:NAME]   default objectives for slo.assert_met
     --chaosrec-toxiproxy-url=URL         use this Toxiproxy server instead of starting one
+    --chaosrec-search=quick|thorough     how hard the Hypothesis fault-schedule search looks
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _OPTIONS = (
     ("topology", "default", "topology of the embedded stack: default, quick or a YAML file"),
     ("slo_profile", "", "SLO profile YAML (FILE or FILE:NAME) giving default objectives"),
     ("toxiproxy_url", "", "use the Toxiproxy server at this URL instead of starting one"),
+    ("search", "quick", "fault-schedule search profile: quick (the drill) or thorough"),
 )
 
 
@@ -93,7 +95,15 @@ def _settings(config: pytest.Config) -> Settings:
             profile = load_slo_profile(profile_spec)
         except ConfigError as err:
             raise pytest.UsageError(f"--chaosrec-slo-profile: {err}") from err
+    search = _option(config, "search") or "quick"
+    from chaosrec.schedules.profiles import SEARCH_PROFILES
+
+    if search not in SEARCH_PROFILES:
+        raise pytest.UsageError(
+            f"--chaosrec-search={search!r}: use one of {sorted(SEARCH_PROFILES)}"
+        )
     return Settings(
+        search=search,
         target=target,
         topology=topology,
         slo_profile=profile,
@@ -117,23 +127,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.user_properties.append(("chaosrec_outcome", "inconclusive"))
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """One line per drill: the test's outcome, its faults and every verdict it computed."""
-    rows = []
-    for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
-        props = dict(report.user_properties)
-        drill_data = props.get("chaosrec_drill")
-        if not drill_data or not drill_data.get("verdicts"):
-            continue
-        outcome = props.get("chaosrec_outcome") or report.outcome
-        verdicts = ", ".join(v["status"] for v in drill_data["verdicts"])
-        faults = ", ".join(f["label"] for f in drill_data["faults"]) or "-"
-        rows.append((report.nodeid.split("::")[-1], outcome.upper(), verdicts, faults))
-    if not rows:
-        return
-    terminalreporter.write_sep("=", "chaosrec drills")
-    width = max(len(r[0]) for r in rows)
-    for name, outcome, verdicts, faults in rows:
-        terminalreporter.write_line(
-            f"{name.ljust(width)}  {outcome:12}  verdicts: {verdicts:18}  {faults}"
-        )
+# The drill table at the end of the run is printed by chaosrec.reporting.pytest_reporting.

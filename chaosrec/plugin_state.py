@@ -21,6 +21,7 @@ class Settings:
     slo_profile: dict[str, Any] = field(default_factory=dict)
     slo_profile_source: str | None = None
     toxiproxy_url: str | None = None
+    search: str = "quick"  # the fault-schedule search profile (chaosrec.schedules.profiles)
 
 
 SETTINGS_KEY = pytest.StashKey[Settings]()

@@ -33,7 +33,15 @@ from chaosrec.toxiproxy import ToxiproxyClient
 
 __all__ = ["Golden", "RecsysTarget", "load_remote_config"]
 
-_REMOTE_KEYS = {"gateway_url", "toxiproxy_url", "triton_urls", "topology", "golden", "n_users"}
+_REMOTE_KEYS = {
+    "gateway_url",
+    "toxiproxy_url",
+    "triton_urls",
+    "topology",
+    "golden",
+    "n_users",
+    "kubernetes",  # read by chaosrec.ctk.kubernetes (the Chaos Toolkit front)
+}
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["ServiceControl"]
+__all__ = ["ArtifactControl", "ServiceControl"]
 
 
 class ServiceControl(Protocol):
@@ -19,3 +19,13 @@ class ServiceControl(Protocol):
     def unload_model(self, replica_id: str) -> None: ...
 
     def load_model(self, replica_id: str, version: int = 1) -> None: ...
+
+
+@runtime_checkable
+class ArtifactControl(ServiceControl, Protocol):
+    """A control plane that can also damage a replica's model files on disk and restore
+    them from a checksummed backup (the embedded stack; not a stack in another process)."""
+
+    def damage_model(self, replica_id: str, mode: str) -> list[str]: ...
+
+    def restore_model(self, replica_id: str) -> Any: ...

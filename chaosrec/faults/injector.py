@@ -27,8 +27,9 @@ from chaosrec._validation import (
     check_positive,
 )
 from chaosrec.errors import RollbackError, UnknownTargetError, UnsupportedFaultError
+from chaosrec.faults.artifact import ARTIFACT_MODES, ModelArtifactLost
 from chaosrec.faults.base import Fault, FaultListener, TrafficCounter
-from chaosrec.faults.control import ServiceControl
+from chaosrec.faults.control import ArtifactControl, ServiceControl
 from chaosrec.faults.gpu import GpuFault, ModelUnloaded
 from chaosrec.faults.model_version import ModelVersionSwap
 from chaosrec.faults.network import ProxyDown, Toxic
@@ -515,6 +516,45 @@ class Chaos:
                 traffic=self.traffic,
             )
         )
+
+    def artifact_loss(self, replica: Target, mode: str = "delete") -> Fault:
+        """The replica's model weights (every version) are deleted or corrupted on disk and
+        it crashes; reverted by a checksum-verified restore from the stack's backup."""
+        mode = check_choice("mode", mode, ARTIFACT_MODES)
+        replicas = self.resolve_replicas(replica, "artifact_loss")
+        if not isinstance(self.control, ArtifactControl):
+            raise UnsupportedFaultError(
+                "artifact_loss needs the embedded stack in this process (it rewrites the "
+                "replicas' model folders and restores them from the stack's backup)"
+            )
+        return self._start(
+            ModelArtifactLost(
+                self.control,
+                replicas,
+                mode=mode,
+                label=f"artifact_loss({_name(replica)}, mode={mode})",
+                traffic=self.traffic,
+            )
+        )
+
+    # -- guardrails --------------------------------------------------------------------
+
+    def guardrail(
+        self,
+        source: object,
+        *,
+        poll_s: float = 0.1,
+        window_s: float = 0.5,
+        **conditions: float,
+    ) -> Any:
+        """Stop conditions (``error_rate_above=``, ``availability_below=``,
+        ``degraded_share_above=``, ``p99_ms_above=``, each held ``for_s=`` seconds) over
+        ``source`` (a running load run or the gateway URL): when one holds, every fault of
+        this injector is rolled back at once and the block raises
+        :class:`~chaosrec.errors.GuardrailTripped`. See :mod:`chaosrec.guardrails`."""
+        from chaosrec.guardrails import guardrail_for
+
+        return guardrail_for(self, source, conditions, poll_s=poll_s, window_s=window_s)
 
     def describe(self) -> list[dict[str, Any]]:
         return [

@@ -1,2 +1,214 @@
 """pytest side of reporting: Allure enrichment and the drill summary (sub-plugin of
-:mod:`chaosrec.plugin`)."""
+:mod:`chaosrec.plugin`).
+
+For every test that used the ``drill`` recorder:
+
+* its record (:func:`chaosrec.reporting.results.drill_result`) travels in
+  ``report.user_properties`` as ``("chaosrec_report", dict)`` (so pytest-xdist carries it);
+* with ``--alluredir`` the running Allure result gets labels, parameters, the phases as
+  steps, the timeline chart, the SLO table, the request log, the Chaos Toolkit journal
+  and, when the drill failed, process log tails;
+* at the end of the run the drill summary is printed as a table and written as Markdown
+  and HTML to ``--chaosrec-report-dir`` (default: the ``--alluredir`` folder, else none),
+  and ``environment.properties`` and ``categories.json`` go into the Allure results.
+
+Option (also an ini key): ``--chaosrec-report-dir=DIR``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from chaosrec.plugin_state import DRILL_KEY, JOURNAL_KEY
+
+_RESULTS_KEY = pytest.StashKey[list[dict[str, Any]]]()
+_ENV_KEY = pytest.StashKey[dict[str, str]]()
+_WRITTEN_KEY = pytest.StashKey[list[Path]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaosrec", "chaosrec disaster-recovery drills")
+    text = (
+        "write the drill summary (drill-summary.md and .html) to this folder "
+        "(default: the --alluredir folder, else no files)"
+    )
+    group.addoption("--chaosrec-report-dir", dest="chaosrec_report_dir", default=None, help=text)
+    parser.addini("chaosrec_report_dir", text, default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_RESULTS_KEY] = []
+    config.stash[_ENV_KEY] = {}
+    config.stash[_WRITTEN_KEY] = []
+    config.pluginmanager.register(_DrillReports(config), "chaosrec-drill-reports")
+
+
+def _outcome(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str:
+    if report.passed:
+        return "passed"
+    if report.skipped:
+        return "skipped"
+    if call.excinfo is not None and not call.excinfo.errisinstance(AssertionError):
+        return "broken"
+    return "failed"
+
+
+def _process_logs(item: pytest.Item) -> list[tuple[str, Path]]:
+    """The embedded stack's process logs, named relative to its run folder."""
+    target = item.funcargs.get("recsys") if hasattr(item, "funcargs") else None
+    stack = getattr(target, "stack", None)
+    run_dir = getattr(stack, "run_dir", None)
+    if run_dir is None:
+        return []
+    root = Path(run_dir)
+    paths = sorted(root.glob("*.log")) + sorted(root.glob("replicas/*/*.log"))
+    return [(path.relative_to(root).as_posix(), path) for path in paths]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if call.when != "call":
+        return
+    recorder = item.stash.get(DRILL_KEY, None)
+    if recorder is None:
+        return
+    from chaosrec.reporting.results import drill_result
+
+    status = _outcome(report, call)
+    exc = call.excinfo.value if call.excinfo is not None else None
+    doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
+    runs = list(recorder.runs)
+    result = drill_result(
+        recorder.to_dict(),
+        runs,
+        nodeid=item.nodeid,
+        outcome=status,
+        exc_type=type(exc).__name__ if exc is not None else None,
+        message=str(exc) if exc is not None else "",
+        started_at=call.start,
+        ended_at=call.stop,
+        doc=doc,
+    )
+    report.user_properties.append(("chaosrec_report", result))
+    target = item.funcargs.get("recsys") if hasattr(item, "funcargs") else None
+    if target is not None:
+        from chaosrec.reporting.run_files import environment_of
+
+        report.user_properties.append(("chaosrec_environment", environment_of(target)))
+
+    from chaosrec.reporting.allure_results import allure_enabled
+
+    if not allure_enabled(item.config):
+        return
+    from chaosrec.reporting.allure_results import enrich_allure_result
+    from chaosrec.reporting.charts import timeline_png
+
+    charts = []
+    for run, row in zip(runs, result["runs"], strict=True):
+        if len(run.log) == 0:
+            continue
+        labels = [f["label"] for f in result["faults"] if f.get("started_at") is not None]
+        windows = [
+            (start, end, labels[i] if i < len(labels) else "fault")
+            for i, (start, end) in enumerate(row["fault_windows_s"])
+        ]
+        charts.append(
+            timeline_png(
+                run.log,
+                title=f"{result['scenario']}: {row['rate_rps']:g} rps for {row['duration_s']:g} s",
+                fault_windows=windows,
+                detected_at_s=row["detected_at_s"],
+                recovered_at_s=row["recovered_at_s"],
+                end_s=row["duration_s"],
+            )
+        )
+    enrich_allure_result(
+        result,
+        runs,
+        journal=item.stash.get(JOURNAL_KEY, None),
+        process_logs=_process_logs(item) if status != "passed" else [],
+        charts=charts,
+        regions=frozenset(getattr(getattr(target, "topology", None), "regions", ()) or ()),
+    )
+
+
+class _DrillReports:
+    """Collects every drill's record as reports arrive (on the xdist controller too, where
+    the workers' reports are replayed) and writes the run's files at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == "chaosrec_report":
+                self.config.stash[_RESULTS_KEY].append(cast(dict[str, Any], value))
+            elif name == "chaosrec_environment":
+                self.config.stash[_ENV_KEY].update(cast(dict[str, str], value))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        _finish(self.config)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        _terminal_summary(terminalreporter, self.config)
+
+
+def _report_dir(config: pytest.Config) -> Path | None:
+    value = config.getoption("chaosrec_report_dir") or config.getini("chaosrec_report_dir")
+    if value:
+        return Path(str(value))
+    allure_dir = getattr(config.option, "allure_report_dir", None)
+    return Path(allure_dir) if allure_dir else None
+
+
+def _finish(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):  # xdist worker: the controller writes the files
+        return
+    results = config.stash[_RESULTS_KEY]
+    environment = config.stash[_ENV_KEY]
+    from chaosrec.reporting.allure_results import allure_enabled
+
+    allure_on = allure_enabled(config)
+    if allure_on:
+        from chaosrec.reporting.run_files import write_run_files
+
+        write_run_files(Path(config.option.allure_report_dir), environment)
+    if not results:
+        return
+    from chaosrec.reporting.run_files import SUMMARY_HTML, SUMMARY_MD
+    from chaosrec.reporting.summary import summary_html, summary_markdown
+
+    markdown = summary_markdown(results, environment)
+    html_text = summary_html(results, environment)
+    out = _report_dir(config)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in ((SUMMARY_MD, markdown), (SUMMARY_HTML, html_text)):
+            (out / name).write_text(text, encoding="utf-8")
+            config.stash[_WRITTEN_KEY].append(out / name)
+    if allure_on:
+        from chaosrec.reporting.allure_results import publish_summary
+
+        publish_summary(markdown, html_text)
+
+
+def _terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The drill-summary table: outcome, verdicts, availability, p99, MTTD, RTO, degraded
+    share and faults of every drill, then where the summary files are."""
+    results = [r for r in config.stash[_RESULTS_KEY] if r["verdicts"] or r["faults"] or r["runs"]]
+    if not results:
+        return
+    from chaosrec.reporting.summary import terminal_rows
+
+    terminalreporter.write_sep("=", "chaosrec drills")
+    for line in terminal_rows(results):
+        terminalreporter.write_line(line)
+    for path in config.stash[_WRITTEN_KEY]:
+        terminalreporter.write_line(f"drill summary: {path}")

@@ -34,6 +34,7 @@ import httpx
 
 from chaosrec._paths import runs_dir
 from chaosrec._ports import free_port, port_is_free
+from chaosrec.backup import ModelBackup, RestoreReport
 from chaosrec.errors import ConfigError, PortInUseError, ProcessStartError, StackError
 from chaosrec.stack.gateway.config import GatewayConfig, PolicyConfig, UpstreamConfig
 from chaosrec.stack.process import ManagedProcess, log_tail
@@ -128,6 +129,9 @@ class EmbeddedStack:
         self._toxiproxy: Any = toxiproxy  # a running ToxiproxyServer we were given, or ours
         self._owns_toxiproxy = toxiproxy is None
         self._bad_model_file: Path | None = None
+        #: checksummed copy of the served model folder (every version), taken when the
+        #: first replica's repository is written; artifact-loss faults restore from it
+        self.model_backup: ModelBackup | None = None
         self._gateway: ManagedProcess | None = None
         self._gateway_port = 0
         self._dist: TritonDist | None = None
@@ -218,9 +222,12 @@ class EmbeddedStack:
         work = self.run_dir / "replicas" / replica.id
         fault_file = work / "fault.json"
         extra = {2: self._bad_model_file} if self._bad_model_file is not None else None
-        repo = write_model_repository(
+        model_dir = write_model_repository(
             work / "models", model_file, fault_file=fault_file, extra_versions=extra
-        ).parent
+        )
+        repo = model_dir.parent
+        if self.model_backup is None:
+            self.model_backup = ModelBackup.create(self.run_dir / "model-backup", model_dir)
         ports = TritonPorts(free_port(), free_port(), free_port())
         triton = TritonReplica(
             replica.id,
@@ -441,6 +448,38 @@ class EmbeddedStack:
         )
         config.write_text(text, encoding="utf-8")
         self._model_control(replica_id, "load")
+
+    def model_dir(self, replica_id: str) -> Path:
+        """The replica's Triton model folder (``<repository>/recsys``)."""
+        triton = self._handle(replica_id).triton
+        return Path(triton.repo_dir) / triton.model_name
+
+    def damage_model(self, replica_id: str, mode: str) -> list[str]:
+        """Delete (``mode="delete"``) or corrupt (``"corrupt"``: same size, bytes flipped)
+        the weights of every version in the replica's model folder; returns their paths.
+        Only the replica's own folder is touched, never the shared model cache."""
+        if mode not in ("delete", "corrupt"):
+            raise ConfigError(f"mode={mode!r} is not one of ['corrupt', 'delete']")
+        model_dir = self.model_dir(replica_id)
+        damaged = []
+        for weights in sorted(model_dir.glob("*/model.pt")):
+            if mode == "corrupt":
+                data = bytearray(weights.read_bytes())
+                for i in range(0, len(data), 4096):
+                    data[i] ^= 0xFF
+                weights.unlink()  # a symlink into the cache: replace it, don't write through
+                weights.write_bytes(bytes(data))
+            else:
+                weights.unlink()
+            damaged.append(weights.relative_to(model_dir).as_posix())
+        return damaged
+
+    def restore_model(self, replica_id: str) -> RestoreReport:
+        """Restore the replica's model folder from :attr:`model_backup` (checksums verified
+        before and after); the supervisor's next restart loads it."""
+        if self.model_backup is None:
+            raise StackError("the stack has no model backup yet: start it first")
+        return self.model_backup.restore(self.model_dir(replica_id))
 
     def served_version(self, replica_id: str) -> str | None:
         """The model version the replica serves now (None if the model is not ready)."""

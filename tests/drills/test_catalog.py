@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from chaosrec.steady_state.hypothesis import at_least
@@ -45,25 +46,22 @@ def test_all_but_one_replica_lost(recsys: Any, chaos: Any, load: Any, slo: Any) 
 
 
 @pytest.mark.parametrize(
-    ("mode", "p99_ms"),
-    [("refuse", 250), ("kill", 250), ("blackhole", 500)],
-    ids=["refused", "killed", "black-holed"],
+    "mode", ["refuse", "kill", "blackhole"], ids=["refused", "killed", "black-holed"]
 )
-def test_region_outage(
-    recsys: Any, chaos: Any, load: Any, slo: Any, drill: Any, mode: str, p99_ms: float
-) -> None:
+def test_region_outage(recsys: Any, chaos: Any, load: Any, slo: Any, drill: Any, mode: str) -> None:
     """Seed practice: region DR (replicas in several regions; when one fails another
     serves). Proves: losing the home region in each way fails traffic over to the other
-    region with at most 0.1 % of requests lost and recovery within 2 s. A black hole
-    costs more latency: until the 200 ms health checks notice, requests wait out the
-    300 ms attempt timeout, hence its 500 ms p99 objective."""
+    region with at most 0.1 % of requests lost, p99 within 250 ms and recovery within
+    2 s. A black hole answers nothing, so until the 200 ms health checks notice it is
+    the 50 ms hedge to the other region that keeps the p99 (without hedging it was
+    308 ms: every request waited out the 300 ms attempt timeout)."""
     stack = recsys.stack
     seen = len(stack.events)
     with load.run(rate=RATE, duration=10) as run:
         run.wait(2)
         with chaos.region_outage("region-a", mode=mode):
             run.wait(5)
-    slo.assert_met(run, availability=0.999, p99_ms=p99_ms, rto_s=2.0)
+    slo.assert_met(run, availability=0.999, p99_ms=250, rto_s=2.0)
     if mode == "kill":
         # per-replica recovery after release, and T = min over the replicas (seed formula)
         deadline = time.monotonic() + 60
@@ -79,6 +77,54 @@ def test_region_outage(
             + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(ready.items()))
             + f"; T = min = {min(ready.values()):.2f} s"
         )
+
+
+def test_home_region_link_latency_and_jitter(recsys: Any, chaos: Any, load: Any, slo: Any) -> None:
+    """Seed practice: network faults (a degraded link to a region). Proves: with
+    150 ± 50 ms added to every answer from the home region, the p99 objective still
+    holds: requests unanswered after 50 ms are hedged to the other region, and within
+    two health checks the slow region is tried after the fast one; nothing fails."""
+    with load.run(rate=RATE, duration=10) as run:
+        run.wait(2)
+        with chaos.latency("region-a", ms=150, jitter=50):
+            run.wait(5)
+    slo.assert_met(run, availability=1.0, lost=0, degraded_share=0.0, p99_ms=150)
+
+
+def test_home_region_bandwidth_limit(recsys: Any, chaos: Any, load: Any, slo: Any) -> None:
+    """Seed practice: network faults (a congested link). Proves: with the home region's
+    links throttled to 2 KB/s (an answer takes ~0.5 s to arrive), hedging and
+    latency-aware ordering keep the p99 objective and fail nothing. Health checks are
+    tiny and still pass, so this is caught from the answers' latency alone."""
+    with load.run(rate=RATE, duration=10) as run:
+        run.wait(2)
+        with chaos.bandwidth("region-a", kb_per_s=2):
+            run.wait(5)
+    slo.assert_met(run, availability=1.0, lost=0, degraded_share=0.0, p99_ms=150)
+
+
+def test_gpu_degraded(recsys: Any, chaos: Any, load: Any, slo: Any) -> None:
+    """Seed practice: hardware faults (a GPU slowed down, e.g. thermal throttling).
+    Proves: a replica computing 25x slower (each batch at least 50 ms) does not drag the
+    p99 past its objective: its slow answers are hedged and it is tried last."""
+    with load.run(rate=RATE, duration=10) as run:
+        run.wait(2)
+        with chaos.gpu_degrade("region-a.r0", slowdown=25):
+            run.wait(5)
+    slo.assert_met(run, availability=1.0, lost=0, degraded_share=0.0, p99_ms=150)
+
+
+def test_gpu_out_of_memory_bursts(recsys: Any, chaos: Any, load: Any, slo: Any) -> None:
+    """Seed practice: hardware faults (GPU out-of-memory under memory pressure).
+    Proves: three 1 s bursts in which 40 % of a replica's batches fail with CUDA OOM
+    cost no answer: each failed attempt is retried at once on another replica."""
+    with load.run(rate=RATE, duration=9) as run:
+        run.wait(2)
+        for _ in range(3):
+            with chaos.gpu_oom("region-a.r1", rate=0.4):
+                run.wait(1)
+            run.wait(1)
+    slo.assert_met(run, availability=1.0, lost=0, degraded_share=0.0, p99_ms=250)
 
 
 def test_replica_crash_restarted(recsys: Any, chaos: Any, load: Any, slo: Any) -> None:
@@ -114,14 +160,16 @@ def test_bad_model_detected_and_rolled_back(recsys: Any, chaos: Any, steady_stat
 
 
 def test_hot_model_update_under_load(recsys: Any, load: Any, slo: Any) -> None:
-    """Seed practice: online model update without interruption. Proves: swapping the
-    serving replicas to a new model version and back through Triton's model control
+    """Seed practice: online model update without interruption. Proves: swapping a
+    serving replica to a new model version and back through Triton's model control
     (Triton loads the new version before unloading the old), under load, fails no
-    request."""
+    request. One replica of the home region is updated (its peer keeps serving next
+    to it); the swap itself is the same on every replica, and each load costs 3-8 s
+    of CPU here, so updating all of them would only make the drill slower."""
     stack = recsys.stack
-    serving = ("region-a.r0", "region-a.r1")  # the home region carries the traffic
+    serving = ("region-a.r0",)
     # each load starts a new Python-backend process (~3-8 s on 2 busy cores), so the
-    # run is long enough for all four and is stopped 2 s after the last one
+    # run is long enough for both and is stopped 2 s after the last one
     with load.run(rate=RATE, duration=90) as run:
         run.wait(1)
         for version in (2, 1):
@@ -132,6 +180,79 @@ def test_hot_model_update_under_load(recsys: Any, load: Any, slo: Any) -> None:
         run.stop()
     slo.assert_met(run, availability=1.0, lost=0, p99_ms=250)
     assert {stack.served_version(r) for r in serving} == {"1"}
+
+
+@pytest.mark.parametrize("mode", ["delete", "corrupt"])
+def test_model_artifact_restored_from_backup(
+    recsys: Any, chaos: Any, load: Any, slo: Any, drill: Any, wait_for: Any, mode: str
+) -> None:
+    """Seed practice: backup and restore of model parameters (data loss). Proves: when a
+    replica's model files (every version) are deleted or corrupted and it crashes, it
+    cannot come back on its own (its restarts fail), the checksums find every damaged
+    file, a restore from the backup verifies, the replica then serves the same model
+    again, no model version is lost (RPO = 0), and shoppers see no failed request."""
+    stack = recsys.stack
+    replica = "region-a.r0"
+    backup = stack.model_backup
+    model_dir = stack.model_dir(replica)
+    assert backup.verify(model_dir) == []
+    seen = len(stack.events)
+
+    def events(kind: str) -> list[Any]:
+        return [e for e in stack.events[seen:] if e.kind == kind and e.process == replica]
+
+    with load.run(rate=RATE, duration=120) as run:
+        run.wait(1)
+        with chaos.artifact_loss(replica, mode=mode) as fault:
+            wait_for(lambda: bool(events("restart_failed")), 60, f"{replica}'s restart to fail")
+            problems = backup.verify(model_dir)
+        restored_at = time.time()
+        wait_for(lambda: bool(events("ready")), 60, f"{replica} ready after the restore")
+        run.wait(1)
+        run.stop()
+    expected = "missing" if mode == "delete" else "checksum"
+    assert [(p.path, p.problem) for p in problems] == [
+        ("1/model.pt", expected),
+        ("2/model.pt", expected),
+    ]
+    report = fault.restore_reports[replica]
+    assert report.restored == ("1/model.pt", "2/model.pt") and report.versions == ("1", "2")
+    assert backup.verify(model_dir) == []  # every version back, byte for byte
+    assert stack.served_version(replica) == "1"
+    ready = events("ready")[-1]
+    drill.notes.append(
+        f"{replica}: {len(events('restart_failed'))} failed restart(s) while the model was "
+        f"lost; restore {report.took_s * 1000:.0f} ms, ready {ready.at - restored_at:.1f} s "
+        "after the restore"
+    )
+    slo.assert_met(run, availability=1.0, lost=0, degraded_share=0.0, p99_ms=250)
+
+
+def test_load_spike_degrades_gracefully(recsys: Any, load: Any, slo: Any, drill: Any) -> None:
+    """Seed practice: overload under high concurrency. Proves: a surge to 5x the baseline
+    (80 -> 400 requests/s for 4 s) does not collapse the service: every request gets an
+    answer or a fast 503 + Retry-After (never a timeout or a dropped connection), at
+    most 5 % of answers are degraded fallbacks, answered requests keep p99 <= 1 s, and
+    1 s after the surge the service is whole again. On an idle 2-core machine the stack
+    absorbs the surge without shedding; when the cores are shared it sheds (the count
+    goes in the drill's notes). Shedding itself is checked deterministically in
+    tests/integration/test_gateway_overload.py."""
+    with load.run(rate=80, duration=10) as base:
+        base.wait(3)
+        with load.run(rate=320, duration=4) as surge:
+            pass
+    for name, run in (("baseline", base), ("surge", surge)):
+        run.join()
+        statuses = set(run.log.status.tolist())
+        assert statuses <= {200, 503}, f"{name}: answers other than 200/503: {sorted(statuses)}"
+    shed = sum(int((r.log.status == 503).sum()) for r in (base, surge))
+    drill.notes.append(f"shed {shed} of {len(base.log) + len(surge.log)} requests with 503")
+    slo.assert_met(base, availability=0.8, degraded_share=0.05, p99_ms=1000)
+    slo.assert_met(surge, availability=0.5, degraded_share=0.05, p99_ms=1000)
+    after = base.log.window(8.0, 10.0)
+    assert after.ok.all(), f"not recovered 1 s after the surge: {sorted(set(after.status))}"
+    p99_after = float(np.percentile(after.latency_ms, 99))
+    assert p99_after <= 250, f"p99 {p99_after:.0f} ms > 250 ms in the 2 s after the surge"
 
 
 def test_total_outage_degrades_then_recovers(recsys: Any, chaos: Any, load: Any, slo: Any) -> None:

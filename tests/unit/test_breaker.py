@@ -60,3 +60,14 @@ def test_success_resets_failure_count() -> None:
 def test_invalid_arguments(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         CircuitBreaker(**kwargs)  # type: ignore[arg-type]
+
+
+def test_abandoned_trial_frees_the_slot_without_a_verdict() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=1, cooldown_s=0.5, clock=clock)
+    breaker.record_failure()
+    clock.now = 0.6
+    assert breaker.acquire()
+    breaker.abandon()  # the hedge that held the trial lost its race and was cancelled
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.acquire()

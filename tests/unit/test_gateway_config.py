@@ -32,10 +32,24 @@ def test_round_trip(tmp_path: Path) -> None:
         ({"attempt_timeout_s": 0}, r"policy.attempt_timeout_s=0 must be a number > 0"),
         ({"max_attempts": 0}, r"policy.max_attempts=0 must be an integer >= 1"),
         ({"max_inflight": 2.5}, r"policy.max_inflight=2.5 must be an integer >= 1"),
-        ({"breaker_cooldown_s": -1}, r"policy.breaker_cooldown_s=-1 must be >= 0"),
+        ({"breaker_cooldown_s": -1}, r"policy.breaker_cooldown_s=-1 must be a number >= 0"),
+        ({"hedge_after_s": -0.1}, r"policy.hedge_after_s=-0.1 must be a number >= 0"),
+        ({"slow_after_s": "fast"}, r"policy.slow_after_s='fast' must be a number >= 0"),
+        ({"hedge_budget_ratio": 1.5}, r"policy.hedge_budget_ratio=1.5 must be in \[0, 1\]"),
+        ({"hedge_budget_max": 0}, r"policy.hedge_budget_max=0 must be an integer >= 1"),
         ({"retries": 2}, r"unknown gateway policy key\(s\) \['retries'\]"),
     ],
-    ids=["zero-timeout", "zero-attempts", "float-inflight", "negative-cooldown", "unknown-key"],
+    ids=[
+        "zero-timeout",
+        "zero-attempts",
+        "float-inflight",
+        "negative-cooldown",
+        "negative-hedge",
+        "text-slow-after",
+        "budget-ratio-above-1",
+        "zero-budget",
+        "unknown-key",
+    ],
 )
 def test_invalid_policy(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -2,12 +2,21 @@
 
 Request path for ``GET /recommend?user_id=U&k=K``:
 
-1. shed at once (503 + Retry-After) when ``max_inflight`` requests are in flight;
+1. shed at once (503 + Retry-After) when ``max_inflight`` requests are in flight,
+   or, with a probability growing with the overload, when the event loop is running
+   more than ``shed_lag_s`` late with ``shed_min_inflight`` requests in flight (the
+   gateway is out of CPU because of the traffic itself);
 2. order candidates: healthy replicas of the preferred region (round-robin), then,
-   with ``failover``, healthy replicas of the other regions; a replica whose
+   with ``failover``, healthy replicas of the other regions; replicas whose recent
+   latency is above ``slow_after_s`` go after every fast one; a replica whose
    breaker is open is skipped, a half-open one gets a single trial;
 3. try up to ``max_attempts`` candidates (1 without ``retry``), each bounded by
-   ``attempt_timeout_s``, all within ``request_timeout_s``;
+   ``attempt_timeout_s``, all within ``request_timeout_s``: a failed attempt is
+   retried on the next candidate at once, and an attempt still unanswered after
+   ``hedge_after_s`` is *hedged*: a parallel attempt goes to a replica in another
+   region (if any), the first answer wins and the others are cancelled. Hedges
+   spend a token budget earned by answered requests, so they cannot double the
+   load during an overload;
 4. if none answered: with ``fallback``, a degraded answer (the user's last good
    list, else popularity); without it, 503.
 
@@ -20,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -37,10 +47,17 @@ from chaosrec.stack.gateway.upstream import InferenceResult, Upstream
 __all__ = ["GATEWAY_KEY", "Gateway", "make_app"]
 
 _MAX_BATCH = 64
+_LAG_TICK_S = 0.02
 
 
 class _BadRequest(Exception):
     pass
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a finished attempt's exception as seen (losers may fail after we moved on)."""
+    if not task.cancelled():
+        task.exception()
 
 
 @dataclasses.dataclass
@@ -68,6 +85,10 @@ class Gateway:
         self.fallback = FallbackCache(config.popularity)
         self.inflight = 0
         self._rr: dict[str, int] = {}
+        self._hedge_tokens = float(config.policy.hedge_budget_max)
+        self.loop_lag_s = 0.0
+        self._lag_task: asyncio.Task[None] | None = None
+        self._random = random.Random(0)
         self._health_task: asyncio.Task[None] | None = None
         self.registry = CollectorRegistry()
         self.m_requests = Counter(
@@ -88,6 +109,9 @@ class Gateway:
             ["replica", "outcome"],
             registry=self.registry,
         )
+        self.m_hedges = Counter(
+            "chaosrec_gateway_hedges", "Hedged attempts launched", registry=self.registry
+        )
         self.m_healthy = Gauge(
             "chaosrec_gateway_upstream_healthy",
             "1 when the replica passes health checks",
@@ -100,6 +124,11 @@ class Gateway:
             ["replica"],
             registry=self.registry,
         )
+        self.m_loop_lag = Gauge(
+            "chaosrec_gateway_loop_lag_seconds",
+            "How late the event loop runs (EWMA); load is shed above policy.shed_lag_s",
+            registry=self.registry,
+        )
         self.m_inflight = Gauge(
             "chaosrec_gateway_inflight", "Requests in flight", registry=self.registry
         )
@@ -108,12 +137,14 @@ class Gateway:
 
     async def start(self) -> None:
         self._health_task = asyncio.create_task(self._health_loop())
+        self._lag_task = asyncio.create_task(self._lag_loop())
 
     async def stop(self) -> None:
-        if self._health_task is not None:
-            self._health_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._health_task
+        for task in (self._health_task, self._lag_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for upstream in self.upstreams:
             await upstream.close()
 
@@ -136,6 +167,22 @@ class Gateway:
             elapsed = time.monotonic() - started
             await asyncio.sleep(max(0.0, self.policy.health_interval_s - elapsed))
 
+    async def _lag_loop(self) -> None:
+        """Measure how late the loop runs a 20 ms timer: the gateway's CPU saturation."""
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(_LAG_TICK_S)
+            lag = max(0.0, loop.time() - started - _LAG_TICK_S)
+            self.loop_lag_s += 0.3 * (lag - self.loop_lag_s)
+            self.m_loop_lag.set(self.loop_lag_s)
+
+    def _overloaded(self) -> bool:
+        limit = self.policy.shed_lag_s
+        if not limit or self.loop_lag_s <= limit or self.inflight < self.policy.shed_min_inflight:
+            return False
+        return self._random.random() < (self.loop_lag_s - limit) / limit
+
     def set_policy(self, policy: PolicyConfig) -> None:
         self.policy = policy
         for upstream in self.upstreams:
@@ -146,62 +193,110 @@ class Gateway:
     # -- routing -------------------------------------------------------------------
 
     def candidates(self, region: str) -> list[Upstream]:
-        """Replicas to try, in order: the preferred region first, then (failover) the rest."""
+        """Replicas to try, in order: the preferred region first, then (failover) the rest;
+        within that order, every fast replica before any slow one."""
         regions = [region] + (
             [r for r in self.config.regions if r != region] if self.policy.failover else []
         )
-        ordered: list[Upstream] = []
+        fast: list[Upstream] = []
+        slow: list[Upstream] = []
+        now = time.monotonic()
         for reg in regions:
             members = [u for u in self.upstreams if u.region == reg]
             start = self._rr.get(reg, 0)
             self._rr[reg] = (start + 1) % max(1, len(members))
-            rotated = members[start:] + members[:start]
-            ordered.extend(u for u in rotated if u.healthy and u.breaker.allow())
+            for u in members[start:] + members[:start]:
+                if u.healthy and u.breaker.allow():
+                    probe = u.slow and u.take_probe(now, self.policy.health_interval_s)
+                    (slow if u.slow and not probe else fast).append(u)
+        ordered = fast + slow
         if not ordered and not self.policy.failover:
             # Without failover the home region is all we have: try it even if unhealthy.
             ordered = [u for u in self.upstreams if u.region == region and u.breaker.allow()]
         return ordered
 
     async def recommend(self, user_ids: npt.NDArray[np.int64], k: int, region: str) -> _Answer:
-        deadline = time.monotonic() + self.policy.request_timeout_s
-        max_attempts = self.policy.max_attempts if self.policy.retry else 1
+        policy = self.policy
+        deadline = time.monotonic() + policy.request_timeout_s
+        max_attempts = policy.max_attempts if policy.retry else 1
+        queue = self.candidates(region)
+        pending: dict[asyncio.Task[InferenceResult], tuple[Upstream, float]] = {}
         attempts = 0
-        for upstream in self.candidates(region):
-            if attempts >= max_attempts:
-                break
-            remaining = deadline - time.monotonic()
-            if remaining <= 0.001:
-                break
-            if not upstream.breaker.acquire():
-                continue
-            attempts += 1
-            try:
-                result: InferenceResult = await upstream.infer(
-                    self.config.model_name, user_ids, min(self.policy.attempt_timeout_s, remaining)
+
+        def launch(hedge: bool) -> bool:
+            """Start an attempt on the next candidate (a hedge prefers another region)."""
+            nonlocal attempts
+            busy = {u.region for u, _ in pending.values()}
+            while attempts < max_attempts and queue:
+                left = deadline - time.monotonic()
+                if left <= 0.001:
+                    return False
+                pick = next((i for i, u in enumerate(queue) if u.region not in busy), 0)
+                upstream = queue.pop(pick if hedge else 0)
+                if not upstream.breaker.acquire():
+                    continue
+                attempts += 1
+                task = asyncio.create_task(
+                    upstream.infer(
+                        self.config.model_name, user_ids, min(policy.attempt_timeout_s, left)
+                    )
                 )
-            except asyncio.CancelledError:
-                upstream.breaker.record_failure()
-                raise
-            except Exception as err:  # noqa: BLE001
-                upstream.breaker.record_failure()
-                outcome = "timeout" if isinstance(err, asyncio.TimeoutError) else "error"
-                self.m_attempts.labels(upstream.id, outcome).inc()
-                continue
-            upstream.breaker.record_success()
-            self.m_attempts.labels(upstream.id, "ok").inc()
-            items = result.items[:, :k].tolist()
-            for uid, full in zip(user_ids.tolist(), result.items.tolist(), strict=True):
-                self.fallback.remember(int(uid), full)
-            return _Answer(
-                items=items,
-                scores=result.scores[:, :k].tolist(),
-                region=upstream.region,
-                replica=upstream.id,
-                source="model",
-                attempts=attempts,
-                model_version=result.model_version,
-            )
-        if not self.policy.fallback:
+                task.add_done_callback(_retrieve)
+                pending[task] = (upstream, time.monotonic())
+                return True
+            return False
+
+        launch(hedge=False)
+        try:
+            while pending:
+                now = time.monotonic()
+                wait_s = deadline - now
+                can_hedge = bool(
+                    policy.hedge_after_s > 0
+                    and attempts < max_attempts
+                    and queue
+                    and self._hedge_tokens >= 1
+                )
+                if can_hedge:
+                    newest = max(t for _, t in pending.values())
+                    wait_s = min(wait_s, newest + policy.hedge_after_s - now)
+                done, _ = await asyncio.wait(
+                    pending, timeout=max(0.0, wait_s), return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    if time.monotonic() >= deadline:
+                        break
+                    if can_hedge and launch(hedge=True):
+                        self._hedge_tokens -= 1
+                        self.m_hedges.inc()
+                    continue
+                # answers first: a success in the same batch as a failure wins
+                for task in sorted(done, key=lambda t: t.exception() is not None):
+                    upstream, launched = pending.pop(task)
+                    elapsed = time.monotonic() - launched
+                    err = task.exception()
+                    if err is None:
+                        return self._answered(
+                            upstream, user_ids, task.result(), elapsed, attempts, k
+                        )
+                    upstream.breaker.record_failure()
+                    timed_out = isinstance(err, asyncio.TimeoutError)
+                    if timed_out:
+                        upstream.observe_attempt(elapsed)
+                    self.m_attempts.labels(upstream.id, "timeout" if timed_out else "error").inc()
+                    launch(hedge=False)  # retry at once on the next candidate
+        finally:
+            for task, (upstream, launched) in pending.items():
+                # Losers of a hedge race (or of a client that went away): no verdict for
+                # the breaker. One that had the whole hedge delay and still lost counts
+                # as a slow sample (its true latency is unknown, but too slow to wait for).
+                task.cancel()
+                upstream.breaker.abandon()
+                waited = time.monotonic() - launched
+                if policy.hedge_after_s and waited >= policy.hedge_after_s:
+                    upstream.observe_attempt(max(waited, 2 * policy.slow_after_s))
+                self.m_attempts.labels(upstream.id, "cancelled").inc()
+        if not policy.fallback:
             raise web.HTTPServiceUnavailable(
                 text='{"error": "no replica could serve the request"}',
                 content_type="application/json",
@@ -210,6 +305,34 @@ class Gateway:
         lists, sources = zip(*(self.fallback.answer(int(u), k) for u in user_ids), strict=True)
         source = "last_good" if all(s == "last_good" for s in sources) else "popularity"
         return _Answer(list(lists), None, None, None, source, attempts, None)
+
+    def _answered(
+        self,
+        upstream: Upstream,
+        user_ids: npt.NDArray[np.int64],
+        result: InferenceResult,
+        elapsed_s: float,
+        attempts: int,
+        k: int,
+    ) -> _Answer:
+        upstream.breaker.record_success()
+        upstream.observe_attempt(elapsed_s)
+        self.m_attempts.labels(upstream.id, "ok").inc()
+        policy = self.policy
+        self._hedge_tokens = min(
+            float(policy.hedge_budget_max), self._hedge_tokens + policy.hedge_budget_ratio
+        )
+        for uid, full in zip(user_ids.tolist(), result.items.tolist(), strict=True):
+            self.fallback.remember(int(uid), full)
+        return _Answer(
+            items=result.items[:, :k].tolist(),
+            scores=result.scores[:, :k].tolist(),
+            region=upstream.region,
+            replica=upstream.id,
+            source="model",
+            attempts=attempts,
+            model_version=result.model_version,
+        )
 
     # -- parsing -------------------------------------------------------------------
 
@@ -246,10 +369,10 @@ class Gateway:
 
     @contextlib.asynccontextmanager
     async def _admit(self) -> AsyncIterator[None]:
-        if self.inflight >= self.policy.max_inflight:
+        if self.inflight >= self.policy.max_inflight or self._overloaded():
             self.m_requests.labels("shed", "").inc()
             raise web.HTTPServiceUnavailable(
-                text='{"error": "overloaded: too many requests in flight"}',
+                text='{"error": "overloaded: retry after the Retry-After delay"}',
                 content_type="application/json",
                 headers={"Retry-After": "1"},
             )
@@ -340,6 +463,10 @@ class Gateway:
                 "region": u.region,
                 "healthy": u.healthy,
                 "breaker": u.breaker.state.name.lower(),
+                "slow": u.slow,
+                "latency_ewma_ms": (
+                    None if u.latency_ewma_s is None else round(u.latency_ewma_s * 1000, 2)
+                ),
                 "address": u.config.address,
             }
             for u in self.upstreams
@@ -348,7 +475,12 @@ class Gateway:
         all_healthy = all(u.healthy for u in self.upstreams)
         status = "ok" if all_healthy else ("degraded" if any_healthy else "down")
         return web.json_response(
-            {"status": status, "replicas": replicas, "inflight": self.inflight}
+            {
+                "status": status,
+                "replicas": replicas,
+                "inflight": self.inflight,
+                "loop_lag_ms": round(self.loop_lag_s * 1000, 2),
+            }
         )
 
     async def handle_metrics(self, request: web.Request) -> web.Response:

@@ -76,6 +76,10 @@ class CircuitBreaker:
         if self._state is BreakerState.HALF_OPEN or self._failures >= self.failure_threshold:
             self.trip()
 
+    def abandon(self) -> None:
+        """An attempt was cancelled (a hedge lost the race): no verdict, free the trial slot."""
+        self._trial_in_flight = False
+
     def trip(self) -> None:
         """Open now (e.g. an active health check failed)."""
         if self._state is not BreakerState.OPEN:

@@ -43,10 +43,29 @@ class PolicyConfig:
     breaker_failures: int = 3
     breaker_cooldown_s: float = 1.0
     max_inflight: int = 256
+    #: overload control: when the gateway's event loop runs this late (EWMA of a 20 ms
+    #: ticker) *and* at least ``shed_min_inflight`` requests are in flight, new requests
+    #: are shed with 503 + Retry-After, with a probability rising from 0 at this lag to 1
+    #: at twice it (0 disables). Shedding early keeps admitted requests fast instead of
+    #: letting every request time out together. The in-flight floor tells overload apart
+    #: from a CPU briefly taken by another process (e.g. a replica restarting).
+    shed_lag_s: float = 0.05
+    shed_min_inflight: int = 64
     connections_per_replica: int = 32
     #: keep-alive pools to replicas; False opens a connection per attempt, which makes
     #: Toxiproxy's per-connection toxicity a per-request share (used by partial faults)
     connection_reuse: bool = True
+    #: launch a parallel attempt on another replica when one has not answered after this
+    #: long (0 disables hedging); hedges go to another region first
+    hedge_after_s: float = 0.05
+    #: hedging budget, as in gRPC retry throttling: each answered request earns this many
+    #: tokens, a hedge costs one, at most ``hedge_budget_max`` are banked. It bounds the
+    #: extra load hedges add under overload (0.1: at most 10 % more attempts, sustained).
+    hedge_budget_ratio: float = 0.1
+    hedge_budget_max: int = 100
+    #: a replica whose recent latency (EWMA of health checks and attempts) is above this
+    #: is tried after every fast replica, in any region (0 disables)
+    slow_after_s: float = 0.1
 
     def __post_init__(self) -> None:
         positive = (
@@ -59,14 +78,21 @@ class PolicyConfig:
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"policy.{name}={value!r} must be a number > 0")
-        if self.breaker_cooldown_s < 0:
-            raise ConfigError(f"policy.breaker_cooldown_s={self.breaker_cooldown_s} must be >= 0")
+        for name in ("breaker_cooldown_s", "hedge_after_s", "slow_after_s", "shed_lag_s"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"policy.{name}={value!r} must be a number >= 0")
+        ratio = self.hedge_budget_ratio
+        if not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 <= ratio <= 1:
+            raise ConfigError(f"policy.hedge_budget_ratio={ratio!r} must be in [0, 1]")
         for name in (
             "max_attempts",
             "healthy_after",
             "breaker_failures",
             "max_inflight",
             "connections_per_replica",
+            "hedge_budget_max",
+            "shed_min_inflight",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,12 @@ from chaosrec.stack.gateway.breaker import CircuitBreaker
 from chaosrec.stack.gateway.config import PolicyConfig, UpstreamConfig
 
 __all__ = ["InferenceResult", "Upstream"]
+
+_EWMA_WEIGHT = 0.5  # a change shows within two samples
+
+
+def _ewma(previous: float | None, sample: float) -> float:
+    return sample if previous is None else previous + _EWMA_WEIGHT * (sample - previous)
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,41 @@ class Upstream:
         self._successes = 0
         self._client: Any = None
         self.policy = policy
+        #: exponentially weighted recent round trips (s): of health checks (the network
+        #: path) and of inference attempts (path plus compute), kept apart because checks
+        #: are frequent and tiny and would hide a slow model or a throttled link
+        self.rtt_ewma_s: float | None = None
+        self.attempt_ewma_s: float | None = None
+        self._probe_due_at = 0.0
+
+    def observe_rtt(self, seconds: float) -> None:
+        """Fold one health-check round trip into :attr:`rtt_ewma_s`."""
+        self.rtt_ewma_s = _ewma(self.rtt_ewma_s, seconds)
+
+    def observe_attempt(self, seconds: float) -> None:
+        """Fold one inference attempt's duration into :attr:`attempt_ewma_s`."""
+        self.attempt_ewma_s = _ewma(self.attempt_ewma_s, seconds)
+
+    @property
+    def latency_ewma_s(self) -> float | None:
+        """The worse of the two recent latencies (None before any sample)."""
+        known = [v for v in (self.rtt_ewma_s, self.attempt_ewma_s) if v is not None]
+        return max(known) if known else None
+
+    @property
+    def slow(self) -> bool:
+        """Recently slower than ``policy.slow_after_s`` (never when that is 0)."""
+        limit = self.policy.slow_after_s
+        latency = self.latency_ewma_s
+        return bool(limit and latency is not None and latency > limit)
+
+    def take_probe(self, now: float, interval_s: float) -> bool:
+        """A slow replica still gets one request per ``interval_s``, so its latency is
+        re-measured and it comes back once it is fast again. True if this is that one."""
+        if now < self._probe_due_at:
+            return False
+        self._probe_due_at = now + interval_s
+        return True
 
     @property
     def id(self) -> str:
@@ -93,6 +135,7 @@ class Upstream:
 
     async def check_health(self, model_name: str, timeout_s: float, healthy_after: int) -> bool:
         """Active health check: per-model readiness (server readiness lies while unloaded)."""
+        started = time.monotonic()
         try:
             ready = bool(
                 await asyncio.wait_for(self._get_client().is_model_ready(model_name), timeout_s)
@@ -100,6 +143,9 @@ class Upstream:
         except Exception:  # noqa: BLE001
             ready = False
         if ready:
+            # the check crosses the same network path as inference: its round trip tells
+            # a slow link apart even while no request is routed to this replica
+            self.observe_rtt(time.monotonic() - started)
             self._successes += 1
             if self._successes >= healthy_after:
                 self.healthy = True

@@ -1,0 +1,375 @@
+"""chaosrec's fault vocabulary on Kubernetes, through chaostoolkit-kubernetes (``chaosk8s``).
+
+A remote target file says its recommender runs on Kubernetes::
+
+    gateway_url: http://recsys-gateway.recsys.svc:8080
+    topology: default                       # regions and replicas, as for any target
+    kubernetes:
+      namespace: recsys
+      replica_label: chaosrec.io/replica     # each Triton pod: chaosrec.io/replica=region-a.r0
+      regions:
+        region-a:
+          deployment: triton-region-a        # the region's Triton Deployment
+          replicas: 2                        # its normal size (restored on rollback)
+          pods: app=triton,region=region-a   # label selector of the region's Triton pods
+        region-b: {deployment: triton-region-b, replicas: 2, pods: "app=triton,region=region-b"}
+      gpu_nodes:                             # optional: the node each replica's GPU is on
+        region-a.r0: gpu-node-a0
+
+and the same faults map onto chaosk8s activities:
+
+=================================  ==========================================================
+fault                              chaosk8s activities (rollback)
+=================================  ==========================================================
+region_outage(region, "refuse")    deployment.scale_deployment(name, 0) (scale back to N)
+region_outage(region, "kill")      pod.terminate_pods(region selector, all) (Deployment heals)
+gpu_loss(replica, "kill"), crash   pod.terminate_pods(replica selector, all, grace_period=0)
+gpu_loss(replica, "drain")         node.cordon_node + node.drain_nodes (node.uncordon_node)
+=================================  ==========================================================
+
+Every call checks first that a Kubernetes configuration exists: chaosk8s without one
+silently talks to ``http://localhost`` and fails with a connection-refused traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaosrec._validation import check_choice, check_positive_int
+from chaosrec.errors import ConfigError, UnknownTargetError
+from chaosrec.faults.base import Fault, undo_each
+
+__all__ = [
+    "K8S_GPU_LOSS_MODES",
+    "K8S_REGION_OUTAGE_MODES",
+    "K8sCall",
+    "K8sFault",
+    "KubernetesFaults",
+    "KubernetesSpec",
+    "RegionSpec",
+    "check_kube_config",
+    "parse_kubernetes",
+]
+
+K8S_REGION_OUTAGE_MODES = ("refuse", "kill")
+K8S_GPU_LOSS_MODES = ("kill", "drain")
+_SPEC_KEYS = {"namespace", "replica_label", "regions", "gpu_nodes"}
+_REGION_KEYS = {"deployment", "replicas", "pods"}
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    deployment: str
+    replicas: int
+    pods: str  # label selector of the region's Triton pods
+
+
+@dataclass(frozen=True)
+class KubernetesSpec:
+    """Where the recommender's Triton pods are: namespace, per-region Deployments and
+    selectors, the replica label, and each replica's GPU node."""
+
+    namespace: str
+    regions: dict[str, RegionSpec]
+    replica_label: str = "chaosrec.io/replica"
+    gpu_nodes: dict[str, str] = field(default_factory=dict)
+
+    def region(self, region: str) -> RegionSpec:
+        if region not in self.regions:
+            raise UnknownTargetError(
+                f"region {region!r} has no Kubernetes mapping; known: {sorted(self.regions)}"
+            )
+        return self.regions[region]
+
+    def replica_selector(self, replica: str) -> str:
+        return f"{self.replica_label}={replica}"
+
+    def gpu_node(self, replica: str) -> str:
+        if replica not in self.gpu_nodes:
+            raise UnknownTargetError(
+                f"replica {replica!r} has no GPU node in kubernetes.gpu_nodes; "
+                f"known: {sorted(self.gpu_nodes) or ['<none>']}"
+            )
+        return self.gpu_nodes[replica]
+
+
+def parse_kubernetes(data: object, source: str = "kubernetes") -> KubernetesSpec:
+    """Check a target file's ``kubernetes`` section; errors name the key and the allowed ones."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: must be a mapping with namespace and regions")
+    unknown = set(data) - _SPEC_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_SPEC_KEYS)}"
+        )
+    namespace = data.get("namespace")
+    if not isinstance(namespace, str) or not namespace:
+        raise ConfigError(f"{source}: 'namespace' is required (e.g. namespace: recsys)")
+    raw_regions = data.get("regions")
+    if not isinstance(raw_regions, dict) or not raw_regions:
+        raise ConfigError(
+            f"{source}: 'regions' is required: region -> {{deployment, replicas, pods}}"
+        )
+    regions: dict[str, RegionSpec] = {}
+    for name, spec in raw_regions.items():
+        where = f"{source}.regions.{name}"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where}: must be a mapping with {sorted(_REGION_KEYS)}")
+        bad = set(spec) - _REGION_KEYS
+        missing = _REGION_KEYS - set(spec)
+        if bad or missing:
+            raise ConfigError(
+                f"{where}: keys must be {sorted(_REGION_KEYS)}"
+                + (f"; unknown {sorted(bad)}" if bad else "")
+                + (f"; missing {sorted(missing)}" if missing else "")
+            )
+        if not isinstance(spec["deployment"], str) or not isinstance(spec["pods"], str):
+            raise ConfigError(f"{where}: 'deployment' and 'pods' must be strings")
+        regions[str(name)] = RegionSpec(
+            spec["deployment"],
+            check_positive_int(f"{where}.replicas", spec["replicas"]),
+            spec["pods"],
+        )
+    label = data.get("replica_label", "chaosrec.io/replica")
+    nodes = data.get("gpu_nodes") or {}
+    if not isinstance(label, str) or not isinstance(nodes, dict):
+        raise ConfigError(f"{source}: 'replica_label' must be a string, 'gpu_nodes' a mapping")
+    return KubernetesSpec(namespace, regions, label, {str(k): str(v) for k, v in nodes.items()})
+
+
+def check_kube_config(secrets: dict[str, Any] | None = None) -> str:
+    """Where chaosk8s will find the cluster; :class:`ConfigError` when nowhere.
+
+    Mirrors chaosk8s's own order (kubeconfig file, in-pod service account,
+    ``KUBERNETES_HOST`` in the secrets or the environment), because with none of them it
+    falls back to ``http://localhost`` and fails far from the cause."""
+    kubeconfig = os.path.expanduser(os.environ.get("KUBECONFIG", "~/.kube/config"))
+    if os.path.exists(kubeconfig):
+        return f"kubeconfig {kubeconfig}"
+    if os.environ.get("CHAOSTOOLKIT_IN_POD") == "true":
+        return "the pod's service account (CHAOSTOOLKIT_IN_POD=true)"
+    if (secrets or {}).get("KUBERNETES_HOST") or os.environ.get("KUBERNETES_HOST"):
+        return "KUBERNETES_HOST"
+    shown = os.environ.get("KUBECONFIG", "unset")
+    raise ConfigError(
+        f"no Kubernetes configuration: no kubeconfig at {kubeconfig} (KUBECONFIG={shown}), "
+        "CHAOSTOOLKIT_IN_POD is not 'true' and KUBERNETES_HOST is not set; point KUBECONFIG "
+        "at your cluster's kubeconfig (chaostoolkit-kubernetes would silently use "
+        "http://localhost)"
+    )
+
+
+@dataclass(frozen=True)
+class K8sCall:
+    """One chaosk8s function call: ``module.func(**arguments)``."""
+
+    module: str
+    func: str
+    arguments: dict[str, Any]
+
+    def activity(self, name: str) -> dict[str, Any]:
+        """The Chaos Toolkit action running this call (for an experiment's method or rollbacks)."""
+        return {
+            "type": "action",
+            "name": name,
+            "provider": {
+                "type": "python",
+                "module": self.module,
+                "func": self.func,
+                "arguments": dict(self.arguments),
+            },
+        }
+
+    def resolve(self) -> Callable[..., Any]:
+        import importlib
+
+        try:
+            module = importlib.import_module(self.module)
+        except ImportError as err:
+            raise ConfigError(
+                f"{self.module} is missing: install the k8s extra (pip install 'chaosrec[k8s]')"
+            ) from err
+        func: Callable[..., Any] = getattr(module, self.func)
+        return func
+
+    def __call__(self, secrets: dict[str, Any] | None = None) -> Any:
+        return self.resolve()(**self.arguments, secrets=secrets)
+
+    def describe(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.arguments.items())
+        return f"{self.module.removeprefix('chaosk8s.')}.{self.func}({args})"
+
+
+class K8sFault(Fault):
+    """A fault made of chaosk8s calls; reverted by its rollback calls (newest first)."""
+
+    def __init__(
+        self,
+        label: str,
+        targets: tuple[str, ...],
+        *,
+        kind: str,
+        steps: list[K8sCall],
+        rollbacks: list[K8sCall],
+        secrets: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(label, targets, params={"steps": [s.describe() for s in steps]})
+        self.kind = kind
+        self.steps = steps
+        self.rollbacks = rollbacks
+        self.secrets = secrets
+        self._done: list[str] = []
+
+    def _inject(self) -> None:
+        check_kube_config(self.secrets)
+        for step in self.steps:
+            step(self.secrets)
+        self._done = [str(i) for i in range(len(self.rollbacks))]
+
+    def _revert(self) -> None:
+        undo_each(self._done, lambda i: self.rollbacks[int(i)](self.secrets))
+
+    def experiment_activities(self) -> dict[str, list[dict[str, Any]]]:
+        """The same fault as a chaosk8s-only experiment's ``method`` and ``rollbacks``."""
+        slug = self.label.split("(")[0].replace("_", "-")
+        return {
+            "method": [s.activity(f"{slug}-{i}-{s.func}") for i, s in enumerate(self.steps)],
+            "rollbacks": [
+                r.activity(f"{slug}-rollback-{i}-{r.func}") for i, r in enumerate(self.rollbacks)
+            ],
+        }
+
+
+class KubernetesFaults:
+    """Builds the fault vocabulary's Kubernetes form and registers each fault with ``chaos``
+    (so ``rollback_all`` reverts it); :meth:`plan` builds without injecting."""
+
+    def __init__(self, spec: KubernetesSpec, chaos: Any = None) -> None:
+        self.spec = spec
+        self.chaos = chaos
+
+    # -- plans (nothing is called) --------------------------------------------------------
+
+    def plan(
+        self,
+        fault: str,
+        target: str,
+        mode: str | None = None,
+        secrets: dict[str, Any] | None = None,
+    ) -> K8sFault:
+        """The chaosk8s calls for ``fault`` (region_outage, gpu_loss, crash) on ``target``."""
+        ns = self.spec.namespace
+        check_choice("fault", fault, ("region_outage", "gpu_loss", "crash"))
+        if fault == "region_outage":
+            mode = check_choice("mode", mode or "refuse", K8S_REGION_OUTAGE_MODES)
+            region = self.spec.region(target)
+            if mode == "refuse":
+                steps = [
+                    K8sCall(
+                        "chaosk8s.deployment.actions",
+                        "scale_deployment",
+                        {"name": region.deployment, "replicas": 0, "ns": ns},
+                    )
+                ]
+                rollbacks = [
+                    K8sCall(
+                        "chaosk8s.deployment.actions",
+                        "scale_deployment",
+                        {"name": region.deployment, "replicas": region.replicas, "ns": ns},
+                    )
+                ]
+            else:
+                steps = [self._terminate(region.pods, grace_period=-1)]
+                rollbacks = []
+            return K8sFault(
+                f"region_outage({target}, mode={mode})",
+                (target,),
+                kind="region_outage",
+                steps=steps,
+                rollbacks=rollbacks,
+                secrets=secrets,
+            )
+        self._known_replica(target)
+        if fault == "crash":
+            return K8sFault(
+                f"crash({target})",
+                (target,),
+                kind="crash",
+                steps=[self._terminate(self.spec.replica_selector(target), grace_period=0)],
+                rollbacks=[],
+                secrets=secrets,
+            )
+        mode = check_choice("mode", mode or "kill", K8S_GPU_LOSS_MODES)
+        if mode == "kill":
+            steps = [self._terminate(self.spec.replica_selector(target), grace_period=0)]
+            rollbacks = []
+        else:
+            node = self.spec.gpu_node(target)
+            steps = [
+                K8sCall("chaosk8s.node.actions", "cordon_node", {"name": node}),
+                K8sCall(
+                    "chaosk8s.node.actions",
+                    "drain_nodes",
+                    {"name": node, "delete_pods_with_local_storage": True, "timeout": 120},
+                ),
+            ]
+            rollbacks = [K8sCall("chaosk8s.node.actions", "uncordon_node", {"name": node})]
+        return K8sFault(
+            f"gpu_loss({target}, mode={mode})",
+            (target,),
+            kind="gpu_loss",
+            steps=steps,
+            rollbacks=rollbacks,
+            secrets=secrets,
+        )
+
+    def _terminate(self, selector: str, *, grace_period: int) -> K8sCall:
+        return K8sCall(
+            "chaosk8s.pod.actions",
+            "terminate_pods",
+            {
+                "label_selector": selector,
+                "all": True,
+                "grace_period": grace_period,
+                "ns": self.spec.namespace,
+            },
+        )
+
+    def _known_replica(self, replica: str) -> None:
+        region = replica.split(".", 1)[0]
+        if "." not in replica or region not in self.spec.regions:
+            raise UnknownTargetError(
+                f"replica {replica!r}: use <region>.r<N> with a region of "
+                f"{sorted(self.spec.regions)}"
+            )
+
+    # -- inject -----------------------------------------------------------------------
+
+    def inject(
+        self,
+        fault: str,
+        target: str,
+        mode: str | None = None,
+        secrets: dict[str, Any] | None = None,
+    ) -> K8sFault:
+        """Plan, check the Kubernetes configuration, then inject and register the fault."""
+        planned = self.plan(fault, target, mode, secrets)
+        check_kube_config(secrets)  # before anything is called
+        if self.chaos is not None:
+            for listener in self.chaos.listeners:
+                planned.add_listener(listener)
+            self.chaos.faults.append(planned)
+        return planned.inject()
+
+
+def load_kubernetes_section(path: Path) -> KubernetesSpec | None:
+    """The ``kubernetes`` section of a target file, or None when it has none."""
+    from chaosrec.target import load_remote_config
+
+    data = load_remote_config(path)
+    section = data.get("kubernetes")
+    return None if section is None else parse_kubernetes(section, f"{path}:kubernetes")

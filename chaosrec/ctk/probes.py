@@ -1,0 +1,154 @@
+"""Chaos Toolkit probes: what the recommender does now, measured by chaosrec.
+
+Traffic probes send a short open-loop sample (``rate_rps`` x ``duration_s`` requests
+to the gateway's /recommend, users of every region in turn) and measure it; probes
+called back to back with the same arguments share one sample (a steady-state
+hypothesis checking availability and latency sends one sample, not two). Use with
+tolerances::
+
+    steady-state-hypothesis:
+      title: the recommender serves
+      probes:
+        - type: probe
+          name: availability
+          tolerance: {type: range, range: [0.99, 1.0]}
+          provider: {type: python, module: chaosrec.ctk.probes, func: availability}
+"""
+
+import time
+from typing import Any
+
+from chaosrec.ctk import context
+
+__all__ = [
+    "availability",
+    "degraded_share",
+    "error_rate",
+    "healthy_replicas",
+    "latency_p99_ms",
+    "load_verdict",
+    "recall_at_10",
+]
+
+_REUSE_S = 1.0  # a sample finished this recently is reused by the next traffic probe
+_last: dict[str, Any] = {}
+
+
+def _sample(configuration: dict[str, Any] | None, rate_rps: float, duration_s: float) -> Any:
+    current = context.session(configuration)
+    key = (id(current), float(rate_rps), float(duration_s))
+    if _last.get("key") == key and time.monotonic() - _last["at"] <= _REUSE_S:
+        return _last["log"]
+    from chaosrec.load.generator import LoadRun
+
+    target = current.target
+    run = LoadRun(
+        target.recommend_url,
+        rate_rps=rate_rps,
+        duration_s=duration_s,
+        params=context.traffic_params(target),
+    )
+    with run:
+        pass
+    _last.update(key=key, at=time.monotonic(), log=run.log)
+    return run.log
+
+
+def availability(
+    rate_rps: float = 100.0, duration_s: float = 2.0, configuration: dict[str, Any] | None = None
+) -> float:
+    """Share (0-1) of a short sample of requests answered with HTTP 2xx (degraded
+    fallback answers count as answered)."""
+    log = _sample(configuration, rate_rps, duration_s)
+    return float(log.ok.mean()) if len(log) else 0.0
+
+
+def error_rate(
+    rate_rps: float = 100.0, duration_s: float = 2.0, configuration: dict[str, Any] | None = None
+) -> float:
+    """Share (0-1) of a short sample of requests that failed (not 2xx, or no answer)."""
+    return 1.0 - availability(rate_rps, duration_s, configuration)
+
+
+def latency_p99_ms(
+    rate_rps: float = 100.0, duration_s: float = 2.0, configuration: dict[str, Any] | None = None
+) -> float:
+    """99th percentile latency in milliseconds of the answered requests of a short sample
+    (from each request's scheduled send time); a very large number when none answered."""
+    import numpy as np
+
+    log = _sample(configuration, rate_rps, duration_s)
+    ok = log.ok
+    return float(np.percentile(log.latency_ms[ok], 99)) if ok.any() else 1e9
+
+
+def degraded_share(
+    rate_rps: float = 100.0, duration_s: float = 2.0, configuration: dict[str, Any] | None = None
+) -> float:
+    """Share (0-1) of the answered requests of a short sample served by the degraded
+    fallback (the user's last good answer or popular items)."""
+    log = _sample(configuration, rate_rps, duration_s)
+    ok = log.ok
+    return float((log.degraded & ok).sum() / max(1, ok.sum()))
+
+
+def healthy_replicas(region: str = "", configuration: dict[str, Any] | None = None) -> int:
+    """How many replicas (of ``region``, or of all regions when empty) the gateway's health
+    checks report healthy now."""
+    replicas = context.session(configuration).target.health().get("replicas", {})
+    return sum(
+        1
+        for info in replicas.values()
+        if info.get("healthy") and (not region or info.get("region") == region)
+    )
+
+
+def recall_at_10(configuration: dict[str, Any] | None = None) -> float:
+    """Recall@10 (0-1) of the live service on the golden request set (held-out items)."""
+    return float(context.session(configuration).target.recall_at_10())
+
+
+def load_verdict(
+    availability: float | None = None,
+    p99_ms: float | None = None,
+    degraded_share: float | None = None,
+    rto_s: float | None = None,
+    configuration: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Wait for the load started by ``start_load`` to end and judge it with chaosrec's SLO
+    evaluation (fault windows included, so ``rto_s`` is measured from the fault's start).
+    Returns the verdict: ``status`` is ``pass``, ``fail`` or ``inconclusive``; tolerate it
+    with ``{type: jsonpath, path: $.status, expect: pass}``."""
+    from chaosrec.errors import ConfigError
+    from chaosrec.slo.objectives import Objectives, evaluate
+
+    current = context.session(configuration)
+    if not current.loads:
+        raise ConfigError("load_verdict: no load was started; call start_load first")
+    run = current.loads[-1]
+    log = run.join()
+    wanted = Objectives().merged(
+        **{
+            k: v
+            for k, v in {
+                "availability": availability,
+                "p99_ms": p99_ms,
+                "degraded_share": degraded_share,
+                "rto_s": rto_s,
+            }.items()
+            if v is not None
+        }
+    )
+    if wanted.is_empty():
+        raise ConfigError("load_verdict: give at least one of availability, p99_ms, rto_s, ...")
+    verdict = evaluate(
+        log,
+        wanted,
+        current.drill.fault_windows(run.t0_epoch),
+        run_end_s=run.duration_s,
+    )
+    current.drill.verdicts.append(verdict)
+    data: dict[str, Any] = verdict.to_dict()
+    data["status"] = verdict.status
+    data["table"] = verdict.table()
+    return data

@@ -1,0 +1,104 @@
+"""The timeline chart of a load run (PNG), drawn with matplotlib's Agg backend.
+
+Three panels on the run's clock: answered throughput; p50 and p99 latency; error and
+degraded rates. Every fault window is shaded on all of them, and the moments the
+service detected the fault and recovered are marked.
+
+matplotlib is optional (the ``report`` extra) and imported only when a chart is drawn.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+from chaosrec.errors import SetupError
+from chaosrec.load.log import RequestLog
+from chaosrec.reporting.results import timeline
+
+__all__ = ["timeline_png"]
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError as err:
+        raise SetupError(
+            "drawing drill charts needs matplotlib; install chaosrec's report extra: "
+            "pip install 'chaosrec[report]'"
+        ) from err
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    return Figure
+
+
+def timeline_png(
+    log: RequestLog,
+    *,
+    title: str,
+    fault_windows: list[tuple[float, float | None, str]],
+    detected_at_s: float | None = None,
+    recovered_at_s: float | None = None,
+    bucket_s: float = 0.25,
+    end_s: float | None = None,
+) -> bytes:
+    """The chart as PNG bytes.
+
+    :param fault_windows: ``(start_s, end_s or None, label)`` on the run's clock.
+    :param detected_at_s: run-clock time the fault was detected (routed around), if known.
+    :param recovered_at_s: run-clock time the service recovered for good, if known.
+    """
+    figure_cls = _pyplot()
+    tl = timeline(log, bucket_s=bucket_s, end_s=end_s)
+    x = tl.t_s + bucket_s / 2
+    last = float(tl.t_s[-1] + bucket_s)
+    fig = figure_cls(figsize=(10, 7), dpi=100, layout="constrained")
+    ax_rps, ax_lat, ax_err = fig.subplots(3, 1, sharex=True)
+    fig.suptitle(title, fontsize=11)
+
+    ax_rps.step(x, tl.throughput_rps, where="mid", color="#1f77b4", label="answered 2xx / s")
+    ax_rps.set_ylabel("throughput (rps)")
+    ax_rps.set_ylim(bottom=0)
+
+    ax_lat.plot(x, tl.p50_ms, color="#2ca02c", label="p50", marker=".", markersize=3)
+    ax_lat.plot(x, tl.p99_ms, color="#d62728", label="p99", marker=".", markersize=3)
+    ax_lat.set_ylabel("latency (ms)")
+    ax_lat.set_ylim(bottom=0)
+
+    ax_err.step(x, tl.error_rate * 100, where="mid", color="#d62728", label="errors")
+    ax_err.step(x, tl.degraded_rate * 100, where="mid", color="#ff7f0e", label="degraded")
+    ax_err.set_ylabel("share of requests (%)")
+    ax_err.set_ylim(-2, 102)
+    ax_err.set_xlabel(f"seconds since the run started ({bucket_s * 1000:g} ms buckets)")
+    ax_err.set_xlim(0, last)
+
+    for i, (start, end, label) in enumerate(fault_windows):
+        stop = last if end is None else end
+        for ax in (ax_rps, ax_lat, ax_err):
+            ax.axvspan(start, stop, color="#9467bd", alpha=0.15, label=None if i else "fault")
+        ax_rps.annotate(
+            label, (start, 0), xycoords=("data", "axes fraction"), fontsize=8,
+            xytext=(3, 4), textcoords="offset points", color="#5b3a8a",
+        )  # fmt: skip
+    marks = (
+        (detected_at_s, "detected", "#17becf", "--", 0.92),
+        (recovered_at_s, "recovered", "#2ca02c", ":", 0.78),
+    )
+    for at, label, color, style, height in marks:
+        if at is None or not math.isfinite(at):
+            continue
+        for ax in (ax_rps, ax_lat, ax_err):
+            ax.axvline(at, color=color, linestyle=style, linewidth=1.5)
+        ax_lat.annotate(
+            f"{label} t={at:.2f} s", (at, height), xycoords=("data", "axes fraction"),
+            fontsize=8, xytext=(3, 0), textcoords="offset points", color=color,
+        )  # fmt: skip
+    for ax in (ax_rps, ax_lat, ax_err):
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper right", fontsize=8)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
