@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from typing import Any
 
 from chaosrec.errors import SetupError
@@ -18,6 +19,8 @@ from chaosrec.load.log import RequestLog
 from chaosrec.reporting.results import timeline
 
 __all__ = ["timeline_png"]
+
+_MAX_LABELLED_FAULTS = 6
 
 
 def _pyplot() -> Any:
@@ -74,10 +77,14 @@ def timeline_png(
     ax_err.set_xlabel(f"seconds since the run started ({bucket_s * 1000:g} ms buckets)")
     ax_err.set_xlim(0, last)
 
+    # many faults (a schedule search) are shaded but not labelled one by one
+    labelled = len(fault_windows) <= _MAX_LABELLED_FAULTS
     for i, (start, end, label) in enumerate(fault_windows):
         stop = last if end is None else end
         for ax in (ax_rps, ax_lat, ax_err):
             ax.axvspan(start, stop, color="#9467bd", alpha=0.15, label=None if i else "fault")
+        if not labelled:
+            continue
         ax_rps.annotate(
             label, (start, 0), xycoords=("data", "axes fraction"), fontsize=8,
             xytext=(3, 4), textcoords="offset points", color="#5b3a8a",
@@ -100,5 +107,8 @@ def timeline_png(
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper right", fontsize=8)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    with warnings.catch_warnings():
+        # a layout that cannot fit every decoration still draws; don't fail the run on it
+        warnings.simplefilter("ignore", UserWarning)
+        fig.savefig(buf, format="png")
     return buf.getvalue()

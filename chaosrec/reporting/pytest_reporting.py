@@ -74,6 +74,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report: pytest.TestReport = outcome.get_result()
     if call.when != "call":
         return
+    try:
+        _record(item, call, report)
+    except Exception as err:  # noqa: BLE001 - a report must never break the drill run
+        report.sections.append(
+            ("chaosrec report", f"the drill's report could not be built: {err!r}")
+        )
+
+
+def _record(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
     recorder = item.stash.get(DRILL_KEY, None)
     if recorder is None:
         return
