@@ -33,9 +33,10 @@ from chaosrec.model import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A fresh ``CHAOSREC_CACHE_DIR`` for the whole session.
+    """A fresh ``CHAOSREC_CACHE_DIR`` for this module's tests (module scope, so the
+    variable is restored before other modules run: they must see the real cache).
 
     Under pytest-xdist every worker points at the same folder inside the run's
     shared temp dir, so the artifact lock lets one worker train while the others wait.
@@ -50,12 +51,12 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def good(model_cache: Path) -> ModelArtifact:
     return ensure_model("good")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def bad(model_cache: Path) -> ModelArtifact:
     return ensure_model("bad")
 

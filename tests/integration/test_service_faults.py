@@ -116,7 +116,12 @@ def test_bad_model_deviates_quality_steady_state(
 
 
 def test_partial_toxicity_hits_a_share_of_requests(recsys: Any, chaos: Any) -> None:
-    with chaos.latency("region-a", ms=150, toxicity=0.3):
+    # Hedging and latency-aware ordering exist to hide exactly this delay from users;
+    # switched off here so each request's own connection shows whether it was hit.
+    with (
+        recsys.policy_changed(hedge_after_s=0, slow_after_s=0),
+        chaos.latency("region-a", ms=150, toxicity=0.3),
+    ):
         assert recsys.policy()["connection_reuse"] is False
         with httpx.Client(base_url=recsys.gateway_url, timeout=5) as client:
             slow = 0
