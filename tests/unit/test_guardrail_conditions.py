@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pytest
@@ -32,13 +31,6 @@ class ScriptedSource:
 
     def describe(self) -> str:
         return "scripted"
-
-
-def _wait(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize(
@@ -99,7 +91,7 @@ def test_measurement_values() -> None:
     assert Measurement(0, 0, 0).value("error_rate") is None
 
 
-def test_trips_only_after_the_condition_held_for_its_duration() -> None:
+def test_trips_only_after_the_condition_held_for_its_duration(wait_for: Any) -> None:
     source = ScriptedSource()
     rolled_back: list[float] = []
     guard = Guardrail(
@@ -110,11 +102,11 @@ def test_trips_only_after_the_condition_held_for_its_duration() -> None:
         poll_s=0.02,
     ).start()
     try:
-        _wait(lambda: guard.polls >= 5)
+        wait_for(lambda: guard.polls >= 5, 5.0, "the guardrail condition")
         assert guard.trip is None  # healthy: no trip
         source.now = Measurement(100, 50, 0)
         became_bad = time.monotonic()
-        _wait(lambda: guard.trip is not None)
+        wait_for(lambda: guard.trip is not None, 5.0, "the guardrail condition")
         assert guard.trip is not None
         assert guard.trip.tripped_at - guard.trip.first_true_at >= 0.3
         assert guard.trip.first_true_at >= became_bad - 0.05
@@ -125,7 +117,7 @@ def test_trips_only_after_the_condition_held_for_its_duration() -> None:
         guard.stop()
 
 
-def test_a_condition_that_stops_holding_resets_its_clock() -> None:
+def test_a_condition_that_stops_holding_resets_its_clock(wait_for: Any) -> None:
     source = ScriptedSource()
     guard = Guardrail(
         parse_conditions({"availability_below": 0.9, "for_s": 0.5}),
@@ -137,16 +129,16 @@ def test_a_condition_that_stops_holding_resets_its_clock() -> None:
         for _ in range(4):  # bad for ~0.2 s, then good again: never 0.5 s in a row
             source.now = Measurement(100, 50, 0)
             polls = guard.polls
-            _wait(lambda p=polls: guard.polls >= p + 8)
+            wait_for(lambda p=polls: guard.polls >= p + 8, 5.0, "the guardrail condition")
             source.now = Measurement(100, 0, 0)
             polls = guard.polls
-            _wait(lambda p=polls: guard.polls >= p + 2)
+            wait_for(lambda p=polls: guard.polls >= p + 2, 5.0, "the guardrail condition")
         assert guard.trip is None
     finally:
         guard.stop()
 
 
-def test_too_few_requests_never_trip() -> None:
+def test_too_few_requests_never_trip(wait_for: Any) -> None:
     source = ScriptedSource()
     source.now = Measurement(requests=3, errors=3, degraded=0)
     guard = Guardrail(
@@ -157,13 +149,13 @@ def test_too_few_requests_never_trip() -> None:
         min_requests=5,
     ).start()
     try:
-        _wait(lambda: guard.polls >= 20)
+        wait_for(lambda: guard.polls >= 20, 5.0, "the guardrail condition")
         assert guard.trip is None
     finally:
         guard.stop()
 
 
-def test_every_rollback_runs_even_when_one_fails() -> None:
+def test_every_rollback_runs_even_when_one_fails(wait_for: Any) -> None:
     source = ScriptedSource()
     source.now = Measurement(100, 100, 0)
     ran: list[str] = []
@@ -179,7 +171,11 @@ def test_every_rollback_runs_even_when_one_fails() -> None:
         on_abort=lambda r: None,
         poll_s=0.01,
     ).start()
-    _wait(lambda: guard.trip is not None and guard.trip.rolled_back_at is not None)
+    wait_for(
+        lambda: guard.trip is not None and guard.trip.rolled_back_at is not None,
+        5.0,
+        "the guardrail condition",
+    )
     guard.stop()
     assert ran == ["broken", "second"]
     assert guard.trip is not None
@@ -206,14 +202,14 @@ def test_a_trip_interrupts_the_main_thread_and_raises() -> None:
     assert excinfo.value.verdict["condition"] == "error_rate_above=0.5"
 
 
-def test_a_block_that_ends_after_a_trip_still_raises() -> None:
+def test_a_block_that_ends_after_a_trip_still_raises(wait_for: Any) -> None:
     source = ScriptedSource()
     source.now = Measurement(100, 100, 0)
     guard = Guardrail(
         parse_conditions({"error_rate_above": 0.5}), source, on_abort=lambda r: None, poll_s=0.01
     )
     with pytest.raises(GuardrailTripped), guard:
-        _wait(lambda: guard.trip is not None)
+        wait_for(lambda: guard.trip is not None, 5.0, "the guardrail condition")
 
 
 class _FakeChaos:
@@ -227,7 +223,7 @@ class _FakeChaos:
         self.rollbacks += 1
 
 
-def test_guardrail_for_checks_its_source_and_refuses_faults_after_a_trip() -> None:
+def test_guardrail_for_checks_its_source_and_refuses_faults_after_a_trip(wait_for: Any) -> None:
     chaos = _FakeChaos()
     with pytest.raises(ConfigError, match="source="):
         guardrail_for(chaos, 42, {"error_rate_above": 0.1})
@@ -238,7 +234,11 @@ def test_guardrail_for_checks_its_source_and_refuses_faults_after_a_trip() -> No
     guard = guardrail_for(chaos, source, {"error_rate_above": 0.1}, poll_s=0.01)
     guard.on_abort = lambda r: None
     guard.start()
-    _wait(lambda: guard.trip is not None and guard.trip.rolled_back_at is not None)
+    wait_for(
+        lambda: guard.trip is not None and guard.trip.rolled_back_at is not None,
+        5.0,
+        "the guardrail condition",
+    )
     guard.stop()
     assert chaos.rollbacks == 1
 
