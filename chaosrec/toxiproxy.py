@@ -36,7 +36,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import types
@@ -48,7 +47,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from chaosrec._proc import child_preexec
+from chaosrec._proc import child_launch
 from chaosrec.errors import (
     ConfigError,
     PortInUseError,
@@ -614,7 +613,7 @@ class ToxiproxyServer:
 
     The child runs in its own session (a Ctrl-C in the terminal does not reach
     it before chaosrec tears it down) and, on Linux, is SIGKILLed by the kernel
-    if the Python process dies (see :func:`chaosrec._proc.child_preexec`).
+    if the Python process dies (see :func:`chaosrec._proc.child_launch`).
 
     Args:
         binary: the toxiproxy-server executable, e.g. from ``ensure_toxiproxy()``.
@@ -771,6 +770,7 @@ class ToxiproxyServer:
                 str(config_path),
                 "-proxy-metrics",  # per-proxy byte counters: evidence a fault met traffic
             ]
+            command, preexec = child_launch(command)
             with self.log_path.open("ab") as log:
                 try:
                     proc = subprocess.Popen(
@@ -779,7 +779,7 @@ class ToxiproxyServer:
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
-                        preexec_fn=child_preexec if sys.platform.startswith("linux") else None,
+                        preexec_fn=preexec,
                     )
                 except OSError as err:
                     raise ProcessStartError(

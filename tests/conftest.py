@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +36,26 @@ def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> flo
 def wait_for() -> Callable[[Callable[[], bool], float, str], float]:
     """``wait_for(predicate, timeout_s, what)``: wait on a condition, never a fixed sleep."""
     return _wait_for
+
+
+def _tree_nices(pid: int) -> list[int]:
+    """The nice value of every thread of ``pid`` and of its descendants (Linux /proc)."""
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        task = Path(f"/proc/{current}/task")
+        for tid in os.listdir(task):
+            stat = (task / tid / "stat").read_text()
+            out.append(int(stat.rsplit(")", 1)[1].split()[16]))  # field 19, "nice"
+        todo.extend(int(c) for c in (task / str(current) / "children").read_text().split())
+    return out
+
+
+@pytest.fixture
+def tree_nices() -> Callable[[int], list[int]]:
+    """``tree_nices(pid)``: nice values of a process tree's threads, to check priorities."""
+    return _tree_nices
 
 
 @pytest.fixture(scope="session")

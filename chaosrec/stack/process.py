@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from chaosrec._proc import child_preexec
+from chaosrec._proc import child_launch
 from chaosrec.errors import ProcessStartError
 
 __all__ = ["ManagedProcess", "log_tail"]
@@ -81,8 +81,9 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self) -> None:
-        """Spawn the process (logs appended to ``log_path``)."""
+    def start(self, *, nice: int = 0) -> None:
+        """Spawn the process (logs appended to ``log_path``), ``nice`` steps below our
+        own CPU priority when given (see :func:`chaosrec._proc.child_launch`)."""
         if self.alive:
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,14 +92,15 @@ class ManagedProcess:
         self._log.write(f"--- chaosrec: starting {self.name}: {' '.join(self.argv)}\n".encode())
         self._log.flush()
         try:
+            argv, preexec = child_launch(self.argv, nice=nice)
             self._proc = subprocess.Popen(
-                self.argv,
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 env=self.env,
                 cwd=self.cwd,
-                preexec_fn=child_preexec,
+                preexec_fn=preexec,
                 start_new_session=True,
             )
         except OSError as err:

@@ -34,6 +34,7 @@ import httpx
 
 from chaosrec._paths import runs_dir
 from chaosrec._ports import free_port, port_is_free
+from chaosrec._proc import renice_tree
 from chaosrec.backup import ModelBackup, RestoreReport
 from chaosrec.errors import ConfigError, PortInUseError, ProcessStartError, StackError
 from chaosrec.stack.gateway.config import GatewayConfig, PolicyConfig, UpstreamConfig
@@ -51,6 +52,8 @@ from chaosrec.topology import Replica, Topology, load_topology
 __all__ = ["EmbeddedStack", "StackEvent"]
 
 _PORT_RETRIES = 3
+# nice(2) increment for replicas the supervisor restarts, until they are ready
+RESTART_NICE = 10
 
 
 @dataclass(frozen=True)
@@ -383,6 +386,8 @@ class EmbeddedStack:
             if ready:
                 handle.restarting = False
                 downtime = time.time() - (handle.crashed_at or time.time())
+                if proc.pid is not None:  # serve at the same priority as its peers
+                    renice_tree(proc.pid, os.getpriority(os.PRIO_PROCESS, 0))
                 self._record("ready", handle.replica.id, recovery_s=round(downtime, 3))
             elif not proc.alive:
                 self._record("restart_failed", handle.replica.id, exit_code=proc.returncode)
@@ -392,7 +397,9 @@ class EmbeddedStack:
             handle.crashed_at = time.time()
             self._record("crashed", handle.replica.id, exit_code=proc.returncode)
             if self.restart_crashed:
-                proc.start()
+                # A Triton start burns ~2.5 CPU-seconds (its stub imports torch); at a
+                # lower priority it takes the idle CPU instead of the serving replicas'.
+                proc.start(nice=RESTART_NICE)
                 handle.restarts += 1
                 handle.restarting = True
                 self._record("restarted", handle.replica.id, pid=proc.pid)

@@ -225,6 +225,10 @@ class TritonReplica:
             "--model-control-mode=explicit",
             f"--load-model={model_name}",
             "--strict-readiness=true",
+            # The config we write is complete. Without this flag the Python backend
+            # starts a throwaway stub (which imports torch) just to ask the model to
+            # complete its config: measured 4 of the 7 CPU-seconds of a replica start.
+            "--disable-auto-complete-config",
             "--exit-on-error=true",
             "--http-address=127.0.0.1",
             f"--http-port={ports.http}",

@@ -141,7 +141,9 @@ def test_total_outage_gives_degraded_answers(clean_stack: EmbeddedStack, wait_fo
     assert unknown["source"] in ("popularity", "last_good") and len(unknown["items"]) == 10
 
 
-def test_crashed_replica_is_restarted(clean_stack: EmbeddedStack, wait_for: Any) -> None:
+def test_crashed_replica_is_restarted(
+    clean_stack: EmbeddedStack, wait_for: Any, tree_nices: Any
+) -> None:
     handle = clean_stack.replicas["region-b.r1"]
     pid = handle.triton.process.pid
     assert pid is not None
@@ -157,6 +159,15 @@ def test_crashed_replica_is_restarted(clean_stack: EmbeddedStack, wait_for: Any)
     kinds = [e.kind for e in clean_stack.events[seen:] if e.process == "region-b.r1"]
     assert kinds[:3] == ["crashed", "restarted", "ready"]
     assert handle.triton.process.pid != pid
+    # restarted at a lower CPU priority (a Triton start is seconds of CPU), and back at
+    # ours once ready, Python-backend stub and every thread included (we run as root in
+    # CI; without CAP_SYS_NICE the replica would stay lower)
+    new_pid = handle.triton.process.pid
+    assert new_pid is not None
+    nices = tree_nices(new_pid)
+    assert len(nices) > 2
+    if os.geteuid() == 0:
+        assert set(nices) == {os.getpriority(os.PRIO_PROCESS, 0)}
     ready = next(e for e in clean_stack.events[seen:] if e.kind == "ready")
     print(f"replica restarted and ready after {ready.detail['recovery_s']} s")
     # Killing only tritonserver can orphan its Python-backend stub (it usually notices

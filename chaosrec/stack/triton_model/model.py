@@ -19,14 +19,34 @@ request gets a Triton error carrying PyTorch's CUDA error text. Modes:
 * ``{"slowdown": 4.0}``       every batch takes 4x its measured compute time.
 """
 
+import contextlib
 import json
 import os
 import random
 import time
 
-import numpy as np
-import torch
-import triton_python_backend_utils as pb_utils
+# Loading is seconds of CPU (importing torch above all) that must not starve the
+# replicas serving next to this one on the same cores, whether this stub belongs to a
+# restarted replica or to a hot model update: it runs 10 nice steps lower until
+# initialize() has warmed the model up, then back at the priority it started with
+# (raising it again needs root or CAP_SYS_NICE; without them it stays lower).
+_START_PRIORITY = os.getpriority(os.PRIO_PROCESS, 0)
+with contextlib.suppress(OSError):
+    os.nice(10)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import triton_python_backend_utils as pb_utils  # noqa: E402
+
+
+def _restore_priority():
+    try:
+        tids = os.listdir("/proc/self/task")  # a nice value is per thread on Linux
+    except OSError:
+        tids = [0]
+    for tid in tids:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, int(tid), _START_PRIORITY)
 
 
 class TritonPythonModel:
@@ -48,6 +68,7 @@ class TritonPythonModel:
         self._hog = []
         with torch.inference_mode():  # warm-up so the first real request is not slow
             self.model(torch.zeros(1, dtype=torch.int64, device=self.device))
+        _restore_priority()
 
     def _refresh_fault(self):
         if self.fault_file is None:
