@@ -54,6 +54,15 @@ __all__ = ["EmbeddedStack", "StackEvent"]
 _PORT_RETRIES = 3
 # nice(2) increment for replicas the supervisor restarts, until they are ready
 RESTART_NICE = 10
+RESTART_BACKOFF_S = (0.5, 8.0)  # first delay after a failed restart, and the cap
+
+
+def restart_backoff_s(failures: int) -> float:
+    """Delay before the next restart after ``failures`` failed restarts in a row: 0.5 s,
+    doubling up to 8 s (like Kubernetes' CrashLoopBackOff, shorter: a drill's replica
+    should come back within seconds of its cause being fixed)."""
+    first, cap = RESTART_BACKOFF_S
+    return float(min(cap, first * 2 ** max(0, failures - 1)))
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,8 @@ class _ReplicaHandle:
     held: bool = False  # a fault keeps this replica down: the supervisor must not restart it
     crashed_at: float | None = None
     restarts: int = 0
+    failed_restarts: int = 0  # in a row; reset when a restart gets ready
+    next_restart_at: float = 0.0  # monotonic; back-off after failed restarts
 
 
 class EmbeddedStack:
@@ -385,14 +396,25 @@ class EmbeddedStack:
                 ready = False
             if ready:
                 handle.restarting = False
+                handle.failed_restarts = 0
                 downtime = time.time() - (handle.crashed_at or time.time())
                 if proc.pid is not None:  # serve at the same priority as its peers
                     renice_tree(proc.pid, os.getpriority(os.PRIO_PROCESS, 0))
                 self._record("ready", handle.replica.id, recovery_s=round(downtime, 3))
             elif not proc.alive:
-                self._record("restart_failed", handle.replica.id, exit_code=proc.returncode)
                 handle.restarting = False
+                handle.failed_restarts += 1
+                delay = restart_backoff_s(handle.failed_restarts)
+                handle.next_restart_at = time.monotonic() + delay
+                self._record(
+                    "restart_failed",
+                    handle.replica.id,
+                    exit_code=proc.returncode,
+                    retry_in_s=delay,
+                )
             return
+        if time.monotonic() < handle.next_restart_at:
+            return  # backing off: a replica that cannot start must not burn the CPU
         if proc.pid is not None and not proc.alive and not handle.held:
             handle.crashed_at = time.time()
             self._record("crashed", handle.replica.id, exit_code=proc.returncode)

@@ -219,6 +219,11 @@ def test_model_artifact_restored_from_backup(
     assert report.restored == ("1/model.pt", "2/model.pt") and report.versions == ("1", "2")
     assert backup.verify(model_dir) == []  # every version back, byte for byte
     assert stack.served_version(replica) == "1"
+    # the supervisor backs off after a failed restart instead of retrying in a loop
+    failed = events("restart_failed")[0]
+    retried = next(e for e in events("restarted") if e.at > failed.at)
+    assert failed.detail["retry_in_s"] == 0.5
+    assert retried.at - failed.at >= 0.5 - 0.01, (failed, retried)
     ready = events("ready")[-1]
     drill.notes.append(
         f"{replica}: {len(events('restart_failed'))} failed restart(s) while the model was "

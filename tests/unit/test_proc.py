@@ -1,5 +1,6 @@
 """Child-process launching: children die with their parent, restarts run at a lower
-priority, and renicing reaches every thread of a process tree."""
+priority, renicing reaches every thread of a process tree, and failed restarts back
+off."""
 
 from __future__ import annotations
 
@@ -101,3 +102,10 @@ def test_renice_tree_reaches_every_thread_and_child(
 
 def test_renice_tree_of_a_missing_process_is_false() -> None:
     assert renice_tree(2**22 + 12345, 0) is False
+
+
+def test_restart_backoff_doubles_up_to_its_cap() -> None:
+    from chaosrec.stack.stack import restart_backoff_s
+
+    assert [restart_backoff_s(n) for n in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    assert restart_backoff_s(0) == 0.5
