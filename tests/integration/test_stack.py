@@ -217,3 +217,14 @@ def test_gateway_metrics_are_prometheus_text(clean_stack: EmbeddedStack) -> None
         ("chaosrec_gateway_upstream_healthy", (("region", "region-a"), ("replica", "region-a.r0")))
     ]
     assert healthy == 1.0
+
+
+def test_gateway_reports_its_gc_pauses(clean_stack: EmbeddedStack) -> None:
+    """Every request waits out a collection in the gateway, so its pauses are a metric."""
+    for user in range(300):  # enough allocation for young-generation collections
+        httpx.get(f"{clean_stack.gateway_url}/recommend", params={"user_id": user})
+    values = _metric_values(httpx.get(f"{clean_stack.gateway_url}/metrics").text)
+    young = values[("chaosrec_gateway_gc_pause_seconds_count", (("generation", "0"),))]
+    total = values[("chaosrec_gateway_gc_pause_seconds_sum", (("generation", "0"),))]
+    assert young >= 1
+    assert 0 < total < young  # each pause well under a second

@@ -133,6 +133,14 @@ class Gateway:
         self.m_inflight = Gauge(
             "chaosrec_gateway_inflight", "Requests in flight", registry=self.registry
         )
+        self.m_gc_pause = Histogram(
+            "chaosrec_gateway_gc_pause_seconds",
+            "Garbage-collection pauses of the gateway process (every request waits them out)",
+            ["generation"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=self.registry,
+        )
+        self._gc_started = 0.0
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -140,10 +148,20 @@ class Gateway:
         # everything imported and built so far lives as long as the process: keep it out
         # of full collections, whose pauses would otherwise show up as request latency
         gc.freeze()
+        gc.callbacks.append(self._on_gc)
         self._health_task = asyncio.create_task(self._health_loop())
         self._lag_task = asyncio.create_task(self._lag_loop())
 
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            pause = time.perf_counter() - self._gc_started
+            self.m_gc_pause.labels(str(info.get("generation", "?"))).observe(pause)
+
     async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._on_gc)
         for task in (self._health_task, self._lag_task):
             if task is not None:
                 task.cancel()
