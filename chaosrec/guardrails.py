@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from chaosrec import _http
 from chaosrec._validation import check_choice, check_non_negative, check_positive
 from chaosrec.errors import ConfigError, GuardrailTripped
 
@@ -198,9 +199,8 @@ class GatewayMetricsSource:
         return f"gateway metrics at {self.gateway_url}/metrics"
 
     def counters(self) -> tuple[int, int, int]:
-        import httpx
 
-        text = httpx.get(f"{self.gateway_url}/metrics", timeout=self.timeout_s).text
+        text = _http.get(f"{self.gateway_url}/metrics", timeout=self.timeout_s).text
         total = errors = degraded = 0
         for line in text.splitlines():
             if not line.startswith("chaosrec_gateway_requests_total{"):

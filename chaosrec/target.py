@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from chaosrec import _http
 from chaosrec._yaml import read_yaml
 from chaosrec.errors import ConfigError, StackError
 from chaosrec.faults.control import ServiceControl
@@ -163,7 +164,7 @@ class RecsysTarget:
     def check_reachable(self, timeout_s: float = 5.0) -> None:
         """Raise a clear error if the gateway does not answer (before any fault)."""
         try:
-            httpx.get(f"{self.gateway_url}/healthz", timeout=timeout_s)
+            _http.get(f"{self.gateway_url}/healthz", timeout=timeout_s)
         except httpx.HTTPError as err:
             raise StackError(
                 f"the recommender gateway at {self.gateway_url} is unreachable ({err}); "
@@ -171,7 +172,7 @@ class RecsysTarget:
             ) from err
 
     def health(self) -> dict[str, Any]:
-        resp = httpx.get(f"{self.gateway_url}/healthz", timeout=2.0)
+        resp = _http.get(f"{self.gateway_url}/healthz", timeout=2.0)
         data: dict[str, Any] = resp.json()
         return data
 
@@ -198,7 +199,7 @@ class RecsysTarget:
         metrics: through the proxies they also count the gateway's health checks,
         which flow whether or not any user request went there."""
         try:
-            text = httpx.get(f"{self.gateway_url}/metrics", timeout=2.0).text
+            text = _http.get(f"{self.gateway_url}/metrics", timeout=2.0).text
         except httpx.HTTPError:
             text = ""
         if "chaosrec_gateway_upstream_attempts" in text or "chaosrec_gateway_requests" in text:
@@ -220,12 +221,12 @@ class RecsysTarget:
         self.set_policy(connection_reuse=reuse)
 
     def policy(self) -> dict[str, Any]:
-        data: dict[str, Any] = httpx.get(f"{self.gateway_url}/admin/policy", timeout=2.0).json()
+        data: dict[str, Any] = _http.get(f"{self.gateway_url}/admin/policy", timeout=2.0).json()
         return data
 
     def set_policy(self, **changes: Any) -> dict[str, Any]:
         """Change the gateway's resilience policy at run time (the embedded gateway)."""
-        resp = httpx.post(f"{self.gateway_url}/admin/policy", json=changes, timeout=2.0)
+        resp = _http.post(f"{self.gateway_url}/admin/policy", json=changes, timeout=2.0)
         if resp.status_code != 200:
             raise ConfigError(f"gateway refused policy {changes}: {resp.text.strip()}")
         data: dict[str, Any] = resp.json()

@@ -27,6 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from chaosrec import _http
 from chaosrec.errors import ConfigError, StackError, UnsupportedFaultError
 
 __all__ = [
@@ -110,10 +111,9 @@ class StackStateControl:
         return f"http://127.0.0.1:{self._replica(replica_id)['http_port']}"
 
     def _model_control(self, replica_id: str, action: str) -> None:
-        import httpx
 
         url = f"{self._triton(replica_id)}/v2/repository/models/recsys/{action}"
-        resp = httpx.post(url, timeout=60.0)
+        resp = _http.post(url, timeout=60.0)
         if resp.status_code != 200:
             raise StackError(
                 f"{replica_id}: Triton refused to {action} the model: {resp.text.strip()[:300]}"

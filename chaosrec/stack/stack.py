@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from chaosrec import _http
 from chaosrec._paths import runs_dir
 from chaosrec._ports import free_port, port_is_free
 from chaosrec._proc import renice_tree
@@ -321,7 +322,7 @@ class EmbeddedStack:
                     raise
 
     def _gateway_all_healthy(self) -> bool:
-        resp = httpx.get(f"{self.gateway_url}/healthz", timeout=1.0)
+        resp = _http.get(f"{self.gateway_url}/healthz", timeout=1.0)
         return resp.status_code == 200 and resp.json().get("status") == "ok"
 
     def wait_healthy(self, timeout_s: float = 30.0) -> float:
@@ -513,7 +514,7 @@ class EmbeddedStack:
     def served_version(self, replica_id: str) -> str | None:
         """The model version the replica serves now (None if the model is not ready)."""
         url = f"{self.triton_url(replica_id)}/v2/models/recsys"
-        resp = httpx.get(url, timeout=2.0)
+        resp = _http.get(url, timeout=2.0)
         if resp.status_code != 200:
             return None
         versions = resp.json().get("versions") or []
@@ -521,7 +522,7 @@ class EmbeddedStack:
 
     def _model_control(self, replica_id: str, action: str) -> None:
         url = f"{self.triton_url(replica_id)}/v2/repository/models/recsys/{action}"
-        resp = httpx.post(url, timeout=60.0)
+        resp = _http.post(url, timeout=60.0)
         if resp.status_code != 200:
             raise StackError(
                 f"{replica_id}: Triton refused to {action} the model: "

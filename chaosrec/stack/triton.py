@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from chaosrec import _http
 from chaosrec._paths import cache_dir
 from chaosrec.errors import ModelLoadError, ProcessStartError, SetupError, ToolNotFoundError
 from chaosrec.stack.process import ManagedProcess, log_tail
@@ -260,7 +261,7 @@ class TritonReplica:
 
     def model_ready(self) -> bool:
         """Per-model readiness: ``/v2/health/ready`` stays 200 while a model is unloaded."""
-        resp = httpx.get(f"{self.http_url}/v2/models/{self.model_name}/ready", timeout=1.0)
+        resp = _http.get(f"{self.http_url}/v2/models/{self.model_name}/ready", timeout=1.0)
         return resp.status_code == 200
 
     def model_ready_safe(self) -> bool:
@@ -294,7 +295,7 @@ class TritonReplica:
             raise
 
     def server_metadata(self) -> dict[str, Any]:
-        resp = httpx.get(f"{self.http_url}/v2", timeout=2.0)
+        resp = _http.get(f"{self.http_url}/v2", timeout=2.0)
         resp.raise_for_status()
         data: dict[str, Any] = resp.json()
         return data
