@@ -16,6 +16,7 @@ mid-drill showed up as 100-200 ms of send lag, billed to the service.
 from __future__ import annotations
 
 import ctypes
+import errno
 import functools
 import os
 import shutil
@@ -166,6 +167,9 @@ def child_launch(
         subprocess.Popen(argv, preexec_fn=preexec, start_new_session=True)
     """
     setpriv = _setpriv()
+    if setpriv is not None and shutil.which(argv[0]) is None:
+        # what Popen itself raises, before the wrapper would turn it into an exit code 127
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
     if setpriv is None:
         return list(argv), (niced_child_preexec(nice) if nice else child_preexec)
     prefix = [setpriv, "--pdeathsig", "KILL", "--"]

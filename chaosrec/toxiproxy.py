@@ -770,9 +770,9 @@ class ToxiproxyServer:
                 str(config_path),
                 "-proxy-metrics",  # per-proxy byte counters: evidence a fault met traffic
             ]
-            command, preexec = child_launch(command)
             with self.log_path.open("ab") as log:
                 try:
+                    command, preexec = child_launch(command)
                     proc = subprocess.Popen(
                         command,
                         stdin=subprocess.DEVNULL,
