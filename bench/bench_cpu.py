@@ -15,24 +15,11 @@ import os
 import time
 from pathlib import Path
 
+from chaosrec._proc import process_tree
 from chaosrec.load.generator import LoadRun
 from chaosrec.stack.stack import EmbeddedStack
 
 _TICK = os.sysconf("SC_CLK_TCK")
-
-
-def tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants."""
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        todo.extend(int(c) for c in children)
-    return out
 
 
 def cpu_s(pids: list[int]) -> float:
@@ -57,9 +44,11 @@ def main() -> None:
     with EmbeddedStack(args.topology) as stack:
         status = stack.status()
         groups = {
-            "gateway": tree(status["gateway"]["pid"]),
-            "toxiproxy": tree(status["toxiproxy"]["pid"]),
-            "tritons": [p for h in stack.replicas.values() for p in tree(h.triton.process.pid)],
+            "gateway": process_tree(status["gateway"]["pid"]),
+            "toxiproxy": process_tree(status["toxiproxy"]["pid"]),
+            "tritons": [
+                p for h in stack.replicas.values() for p in process_tree(h.triton.process.pid)
+            ],
             "load generator (this process)": [os.getpid()],
         }
         url = f"{stack.gateway_url}/recommend"

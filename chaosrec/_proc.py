@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["child_launch", "child_preexec", "niced_child_preexec", "renice_tree"]
+__all__ = ["child_launch", "child_preexec", "niced_child_preexec", "process_tree", "renice_tree"]
 
 # prctl(2) option: deliver a signal to this process when its parent dies.
 _PR_SET_PDEATHSIG = 1
@@ -103,6 +103,21 @@ def niced_child_preexec(increment: int) -> Callable[[], None]:
     return preexec
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants, parents first (Linux ``/proc``; ``[]`` if gone)."""
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        out.append(current)
+        todo.extend(int(c) for c in children.split())
+    return out
+
+
 def renice_tree(pid: int, value: int) -> bool:
     """Set the nice value of ``pid``, its descendants and all their threads to ``value``.
 
@@ -110,19 +125,13 @@ def renice_tree(pid: int, value: int) -> bool:
     priority again (a lower value) needs root or ``CAP_SYS_NICE``: without it this
     returns False and leaves the tree as it was. Linux only (False elsewhere).
     """
-    proc = Path("/proc")
-    if not (proc / str(pid)).is_dir():
-        return False
-    ok = True
-    todo = [pid]
-    while todo:
-        current = todo.pop()
+    tree = process_tree(pid)
+    ok = bool(tree)
+    for current in tree:
         try:
-            tids = [int(t) for t in os.listdir(proc / str(current) / "task")]
-            children = (proc / str(current) / "task" / str(current) / "children").read_text()
+            tids = [int(t) for t in os.listdir(f"/proc/{current}/task")]
         except OSError:
-            continue  # exited meanwhile
-        todo.extend(int(c) for c in children.split())
+            continue
         for tid in tids:
             try:
                 os.setpriority(os.PRIO_PROCESS, tid, value)
