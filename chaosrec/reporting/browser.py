@@ -47,6 +47,19 @@ _LAUNCH = (
 )
 
 
+# Installed before any page script runs: keeps the page's script errors in a global
+_ERROR_HOOK = """(() => {
+  const errors = (window.__chaosrecErrors = []);
+  const keep = (what) => { if (errors.length < 50) errors.push(String(what).slice(0, 500)); };
+  addEventListener("error", (e) => keep(e.message));
+  addEventListener("unhandledrejection", (e) => keep((e.reason && e.reason.stack) || e.reason));
+  const original = console.error;
+  console.error = (...args) => { keep(args.map(String).join(" ")); original(...args); };
+})();"""
+_ERRORS = "JSON.stringify(window.__chaosrecErrors || [])"
+_FETCH_FAILED = "Failed to fetch"
+
+
 def _high_pipe() -> tuple[int, int]:
     """A pipe whose ends are numbered >= 10, so moving them to fds 3 and 4 cannot clobber
     one end with the other (the ends of a plain pipe may be fds 3 and 4 themselves)."""
@@ -150,6 +163,8 @@ class Page:
     text: str
     html: str
     png: bytes
+    errors: list[str] = field(default_factory=list)
+    reloads: int = 0
 
 
 class Tab:
@@ -161,11 +176,22 @@ class Tab:
     A page is captured even when the wait timed out, so the caller can show what was
     rendered instead; compare ``wait_for`` with :attr:`Page.text`.
 
+    The page's script errors (uncaught errors, unhandled rejections, ``console.error``)
+    are kept in :attr:`Page.errors`. The Allure 3 single-file report reads its own data
+    with ``fetch()`` of ``data:`` URLs; measured here with both cores busy, about one
+    load in ten had such a fetch fail ("Failed to fetch tree filters data"), and the app
+    never retries it: the overview then stays empty. When the wait is not met and the
+    page logged a failed fetch, the tab reloads it, at most ``reloads`` times, and
+    counts it in :attr:`Page.reloads`.
+
     :raises SetupError: Chromium cannot be started or stops answering.
     """
 
-    def __init__(self, chromium: Path | None = None, timeout_s: float = 90.0) -> None:
+    def __init__(
+        self, chromium: Path | None = None, timeout_s: float = 90.0, reloads: int = 2
+    ) -> None:
         self.timeout_s = timeout_s
+        self.reloads = reloads
         self._browser = _DevTools(chromium or install_chromium(), timeout_s)
         try:
             # the window Chromium opened itself: a page made with Target.createTarget
@@ -178,6 +204,7 @@ class Tab:
                 "Target.attachToTarget", targetId=pages[0], flatten=True
             )["sessionId"]
             self._call("Page.enable")
+            self._call("Page.addScriptToEvaluateOnNewDocument", source=_ERROR_HOOK)
             self._call("Page.bringToFront")
         except BaseException:
             self._browser.close()
@@ -221,17 +248,31 @@ class Tab:
             mobile=False,
         )
 
+    def _errors(self) -> list[str]:
+        return [str(e) for e in json.loads(self._evaluate(_ERRORS) or "[]")]
+
     def _capture(self, url: str, wait_for: tuple[str, ...]) -> Page:
         deadline = time.monotonic() + self.timeout_s
+        reloads = 0
         while True:
             text = self._evaluate("document.body ? document.body.innerText : ''")
             if all(needle in text for needle in wait_for) or time.monotonic() > deadline:
                 break
+            if reloads < self.reloads and any(_FETCH_FAILED in e for e in self._errors()):
+                reloads += 1  # the app gave up on its own data; a person would reload
+                self._call("Page.reload", ignoreCache=True)
             time.sleep(0.1)
         time.sleep(0.3)  # let the last layout paint before the screenshot
         html = self._evaluate("document.documentElement.outerHTML")
         shot = self._call("Page.captureScreenshot", format="png")
-        return Page(url=url, text=text, html=html, png=base64.b64decode(shot["data"]))
+        return Page(
+            url=url,
+            text=text,
+            html=html,
+            png=base64.b64decode(shot["data"]),
+            errors=self._errors(),
+            reloads=reloads,
+        )
 
 
 def open_page(
@@ -266,6 +307,7 @@ class RenderCheck:
     drill: str
     problems: list[str] = field(default_factory=list)
     drill_text: str = ""
+    reloads: int = 0  #: reloads after the report's own data fetch failed (see Tab)
 
 
 def check_report(
@@ -299,12 +341,15 @@ def check_report(
     check.overview_png.write_bytes(overview.png)
     check.drill_png.write_bytes(page.png)
     check.drill_text = page.text
-    check.problems += [
-        f"overview does not show {name!r}" for name in drills if name not in overview.text
-    ]
-    check.problems += [
-        f"page of {chosen!r} does not show {w!r}" for w in wanted if w not in page.text
-    ]
+    check.reloads = overview.reloads + page.reloads
+    missing = [name for name in drills if name not in overview.text]
+    check.problems += [f"overview does not show {name!r}" for name in missing]
+    if missing:
+        check.problems += [f"overview script error: {e}" for e in overview.errors]
+    absent = [w for w in wanted if w not in page.text]
+    check.problems += [f"page of {chosen!r} does not show {w!r}" for w in absent]
+    if absent:
+        check.problems += [f"page script error: {e}" for e in page.errors]
     if "data:image/png;base64" not in page.html:
         check.problems.append(f"page of {chosen!r} does not draw the timeline chart")
     return check
