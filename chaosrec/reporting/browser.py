@@ -178,8 +178,8 @@ class Tab:
 
     The page's script errors (uncaught errors, unhandled rejections, ``console.error``)
     are kept in :attr:`Page.errors`. The Allure 3 single-file report reads its own data
-    with ``fetch()`` of ``data:`` URLs; measured here with both cores busy, about one
-    load in ten had such a fetch fail ("Failed to fetch tree filters data"), and the app
+    with ``fetch()`` of ``data:`` URLs; measured here with both cores busy, 1 load in
+    20 to 40 had such a fetch fail ("Failed to fetch tree filters data"), and the app
     never retries it: the overview then stays empty. When the wait is not met and the
     page logged a failed fetch, the tab reloads it, at most ``reloads`` times, and
     counts it in :attr:`Page.reloads`.
