@@ -32,6 +32,22 @@ def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> flo
     return time.monotonic() - started
 
 
+def _installed_tool(find: Callable[[], Path | str | None], what: str) -> Path:
+    """The tool ``find()`` locates; skips without it, but fails in CI (set-up must install it)."""
+    found = find()
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{what} is missing in CI: `chaosrec setup` must install it")
+        pytest.skip(f"{what} not installed (run `chaosrec setup`)")
+    return Path(found)
+
+
+@pytest.fixture
+def installed_tool() -> Callable[[Callable[[], Path | str | None], str], Path]:
+    """``installed_tool(find, what)``: an external tool (Allure, Chromium) or a skip."""
+    return _installed_tool
+
+
 @pytest.fixture
 def wait_for() -> Callable[[Callable[[], bool], float, str], float]:
     """``wait_for(predicate, timeout_s, what)``: wait on a condition, never a fixed sleep."""

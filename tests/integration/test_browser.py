@@ -3,8 +3,8 @@ data fetch failed reloaded (real Chromium, local ``file://`` pages)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,16 +22,11 @@ if (!sessionStorage.getItem("loaded")) {
 </script></body></html>"""
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Path:
+@pytest.fixture
+def chromium(installed_tool: Any) -> Path:
     from chaosrec.reporting.tools import find_chromium
 
-    found = find_chromium()
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: `chaosrec setup` must install it")
-        pytest.skip("chromium not installed (run `chaosrec setup`)")
-    return Path(found)
+    return installed_tool(find_chromium, "chromium")
 
 
 def test_a_page_whose_data_fetch_failed_is_reloaded(tmp_path: Path, chromium: Path) -> None:

@@ -48,15 +48,6 @@ def test_impossible_p99(recsys, chaos, load, slo):
 PHASES = ["baseline", "inject", "observe", "rollback", "recover", "verify"]
 
 
-def _tool_or_skip(find: Any, what: str) -> Path:
-    found = find()
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{what} is missing in CI: `chaosrec setup` must install it")
-        pytest.skip(f"{what} not installed (run `chaosrec setup`)")
-    return Path(found)
-
-
 @pytest.fixture(scope="module")
 def drill_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     project = tmp_path_factory.mktemp("drill-project")
@@ -161,13 +152,15 @@ def test_a_failed_slo_is_categorised_with_measured_vs_target(drill_run: dict[str
     assert "topology=quick" in env and "device=" in env
 
 
-def test_the_html_report_builds_and_renders_in_chromium(drill_run: dict[str, Any]) -> None:
+def test_the_html_report_builds_and_renders_in_chromium(
+    drill_run: dict[str, Any], installed_tool: Any
+) -> None:
     from chaosrec.reporting.browser import check_report
     from chaosrec.reporting.build import build_report
     from chaosrec.reporting.tools import find_allure, find_chromium
 
-    allure = _tool_or_skip(find_allure, "the Allure CLI")
-    chromium = _tool_or_skip(find_chromium, "chromium")
+    allure = installed_tool(find_allure, "the Allure CLI")
+    chromium = installed_tool(find_chromium, "chromium")
     out = drill_run["project"] / "reports" / "allure-report"
     first = build_report(drill_run["results"], out, allure=allure)
     built = build_report(drill_run["results"], out, allure=allure)  # history carries over
@@ -193,12 +186,12 @@ def test_the_html_report_builds_and_renders_in_chromium(drill_run: dict[str, Any
 
 
 def test_chaosrec_report_prints_where_everything_is(
-    drill_run: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    drill_run: dict[str, Any], capsys: pytest.CaptureFixture[str], installed_tool: Any
 ) -> None:
     from chaosrec.cli import main
     from chaosrec.reporting.tools import find_allure
 
-    _tool_or_skip(find_allure, "the Allure CLI")
+    installed_tool(find_allure, "the Allure CLI")
     out = drill_run["project"] / "cli-report"
     assert main(["report", str(drill_run["results"]), "--out", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
