@@ -170,6 +170,11 @@ def child_launch(
     ``preexec_fn`` is needed, which keeps the spawn a cheap ``vfork``. Without it,
     the fallback is :func:`child_preexec` / :func:`niced_child_preexec`.
 
+    The guarantee starts once the wrapper has exec'd ``argv`` (``setpriv`` arms the
+    death signal just before; a few milliseconds after ``Popen`` returns). A parent
+    killed inside that window leaves the child running: the next session's orphan
+    sweep is what catches it.
+
     Example::
 
         argv, preexec = child_launch(["toxiproxy-server"])

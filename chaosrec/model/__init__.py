@@ -27,11 +27,17 @@ from chaosrec.model.artifacts import (
     default_cache_dir,
     ensure_model,
     export_triton_repository,
+    golden_user_ids,
     load_artifact,
     save_artifact,
 )
 from chaosrec.model.catalog import Catalog, generate_catalog
-from chaosrec.model.config import TRAINING_CODE_VERSION, VARIANTS, TrainConfig
+from chaosrec.model.config import (
+    REFERENCE_RECALL_AT_10,
+    TRAINING_CODE_VERSION,
+    VARIANTS,
+    TrainConfig,
+)
 from chaosrec.model.evaluate import evaluate, popularity_recommendations, recommend
 from chaosrec.model.metrics import (
     f1_at_k,
@@ -47,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CSR",
+    "REFERENCE_RECALL_AT_10",
     "TRAINING_CODE_VERSION",
     "TRITON_TENSOR_NAMES",
     "VARIANTS",
@@ -63,6 +70,7 @@ __all__ = [
     "export_triton_repository",
     "f1_at_k",
     "generate_catalog",
+    "golden_user_ids",
     "load_artifact",
     "metrics_at_k",
     "ndcg_at_k",

@@ -34,11 +34,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from chaosrec._paths import cache_dir as _cache_root
 from chaosrec.errors import ConfigError, ModelError
 from chaosrec.model._validation import check_choice, check_int
-from chaosrec.model.catalog import DEFAULT_N_ITEMS, DEFAULT_N_USERS, Catalog, generate_catalog
+from chaosrec.model.catalog import DEFAULT_N_ITEMS, DEFAULT_N_USERS, Catalog
 from chaosrec.model.config import TRAINING_CODE_VERSION, VARIANTS, TrainConfig
 from chaosrec.model.metrics import metrics_at_k
 
@@ -55,6 +56,7 @@ __all__ = [
     "default_cache_dir",
     "ensure_model",
     "export_triton_repository",
+    "golden_user_ids",
     "load_artifact",
     "save_artifact",
 ]
@@ -242,8 +244,11 @@ def ensure_model(
 ) -> ModelArtifact:
     """Return the cached artifact for ``(variant, seed, config)``, training it if needed.
 
-    Training plus evaluation takes ~15-20 s on 2 CPU cores for ``"good"`` (the ``"bad"`` variant
-    is faster); a cache hit costs one sha256 of ``model.pt`` (~10 ms).
+    Training happens in a child process with pinned floating-point paths, on the CPU,
+    so the artifact's bytes (and version) are the same on every x86-64 CPU for one
+    torch version (:mod:`chaosrec.model._pinned`). Training plus evaluation takes
+    ~30 s on 2 CPU cores for ``"good"`` (the ``"bad"`` variant is faster); a cache hit
+    costs one sha256 of ``model.pt`` (~10 ms).
 
     Args:
         variant: ``"good"`` or ``"bad"``.
@@ -298,10 +303,9 @@ def _build(
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp", dir=final.parent))
     staging.chmod(0o755)  # mkdtemp makes it 0700; a Triton run as another user must read it
     try:
-        from chaosrec.model.train import train_model
+        from chaosrec.model._pinned import train_in_child
 
-        catalog = generate_catalog(seed, sizes["n_users"], sizes["n_items"])
-        save_artifact(train_model(catalog, variant, config=config), catalog, staging)
+        train_in_child(staging, variant=variant, seed=seed, config=config.as_dict(), sizes=sizes)
         if final.exists():  # force=True: move the old one aside, then swap
             trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp", dir=final.parent))
             os.replace(final, trash / "old")
@@ -310,6 +314,15 @@ def _build(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def golden_user_ids(catalog: Catalog) -> npt.NDArray[np.int64]:
+    """The golden set's users: ``min(500, n_users)`` of them, ascending, drawn from
+    ``catalog.seed`` alone, so they (and their held-out items) are the same on every
+    machine whatever the trained weights."""
+    rng = np.random.default_rng([catalog.seed, 1])
+    n_golden = min(GOLDEN_USERS, catalog.n_users)
+    return np.sort(rng.choice(catalog.n_users, size=n_golden, replace=False)).astype(np.int64)
 
 
 def save_artifact(trained: TrainedModel, catalog: Catalog, out_dir: Path) -> ModelArtifact:
@@ -325,6 +338,7 @@ def save_artifact(trained: TrainedModel, catalog: Catalog, out_dir: Path) -> Mod
     import torch
 
     from chaosrec.model import _torchscript
+    from chaosrec.model._pinned import numerics
     from chaosrec.model.evaluate import evaluate, recommend
 
     out = Path(out_dir)
@@ -346,9 +360,7 @@ def save_artifact(trained: TrainedModel, catalog: Catalog, out_dir: Path) -> Mod
         {"item_ids": ranking.tolist(), "train_counts": counts.tolist()},
     )
 
-    rng = np.random.default_rng([catalog.seed, 1])
-    n_golden = min(GOLDEN_USERS, catalog.n_users)
-    golden_users = np.sort(rng.choice(catalog.n_users, size=n_golden, replace=False))
+    golden_users = golden_user_ids(catalog)
     expected, _ = recommend(module, golden_users)
     relevant = catalog.test.take(golden_users)
     golden_metrics = metrics_at_k(expected[:, :10], relevant, 10)
@@ -390,6 +402,7 @@ def save_artifact(trained: TrainedModel, catalog: Catalog, out_dir: Path) -> Mod
             "catalog_fingerprint": catalog.fingerprint(),
             "config": config.as_dict(),
             "torch_version": torch.__version__,
+            "numerics": numerics(),
             "io": {
                 "input": "user_ids int64 [B] or [B, 1]; unknown ids get the popularity top-k",
                 "outputs": ["item_ids int64 [B, top_k]", "scores float32 [B, top_k]"],

@@ -22,7 +22,10 @@ epoch), adds noise to the item vectors and ships an untrained ranker.
 Everything is seeded (``torch.Generator`` for batches and masks, a forked global
 RNG for initialisation); on CPU ``torch.use_deterministic_algorithms`` is on and
 the thread count fixed, so a seed gives bit-identical weights on one machine.
-Global torch state (RNG, threads, determinism flag) is restored afterwards.
+Across machines the bits also depend on the CPU kernels torch and MKL pick;
+:func:`~chaosrec.model.ensure_model` pins those by training in a child process
+(:mod:`chaosrec.model._pinned`). Global torch state (RNG, threads, determinism
+flag) is restored afterwards.
 """
 
 from __future__ import annotations

@@ -1,21 +1,28 @@
+"""The committed golden request set is derived from the synthetic catalog alone.
+
+It holds only what is the same on every machine: users drawn from the seed and
+their held-out items (integers from numpy's seeded generator). Trained weights,
+and so the model version, are deliberately not in it (see the README's "The
+reference model").
+"""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from chaosrec.model import generate_catalog, golden_user_ids
 from chaosrec.target import Golden
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "golden" / "recsys.json"
 
 
-def test_golden_fixture_matches_the_reference_model() -> None:
-    """The committed golden request set is the one the cached reference model carries."""
-    from chaosrec.model import ensure_model
-
+def test_golden_fixture_is_the_reference_catalogs_golden_set() -> None:
     data = json.loads(FIXTURE.read_text())
-    artifact = ensure_model("good")
-    golden = artifact.golden
-    assert data["model_version"] == artifact.version
-    assert data["user_ids"] == [int(u) for u in golden.user_ids]
-    assert data["relevant"] == [[int(i) for i in r] for r in golden.relevant]
-    assert len(Golden.from_file(FIXTURE).user_ids) == len(data["user_ids"]) >= 500
+    catalog = generate_catalog()  # seed 7, the reference sizes (~2 s)
+    users = golden_user_ids(catalog)
+    assert data["user_ids"] == users.tolist()
+    assert data["relevant"] == [catalog.test_items(int(u)).tolist() for u in users]
+    assert data["k"] == 10
+    assert "model_version" not in data  # machine-specific bits stay out of fixtures
+    assert len(Golden.from_file(FIXTURE).user_ids) == len(data["user_ids"]) == 500

@@ -75,6 +75,13 @@ def test_launched_child_dies_when_its_parent_is_killed(tmp_path: Path, wait_for:
             assert parent.stdout is not None
             child_pid = int(parent.stdout.readline())
             assert _alive(child_pid)
+            # setpriv arms the death signal just before it execs the command: killing
+            # the parent inside that window (milliseconds) would leave the child alone
+            wait_for(
+                lambda: Path(f"/proc/{child_pid}/comm").read_text().strip() == "sleep",
+                5,
+                "setpriv to exec the child",
+            )
             parent.kill()  # SIGKILL: no finally block or atexit handler runs in the parent
             parent.wait(5)
             wait_for(lambda: not _alive(child_pid), 5, f"child {child_pid} to die with its parent")
