@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from chaosrec._proc import process_tree
+from chaosrec.adapters.process.launch import process_tree
 from chaosrec.load.generator import LoadRun
 from chaosrec.stack.stack import EmbeddedStack
 

@@ -23,17 +23,17 @@ import argparse
 import statistics
 import time
 
-from chaosrec.faults.injector import Chaos
-from chaosrec.guardrails import (
+from chaosrec.drill.target import RecsysTarget
+from chaosrec.faults.guardrail import (
     GatewayMetricsSource,
     Guardrail,
     LoadRunSource,
     MeasurementSource,
     parse_conditions,
 )
+from chaosrec.faults.injector import Chaos
 from chaosrec.load.generator import LoadRun, default_params
 from chaosrec.stack.stack import EmbeddedStack
-from chaosrec.target import RecsysTarget
 
 
 def main() -> None:

@@ -35,10 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-from chaosrec._ports import free_port
-from chaosrec._proc import child_preexec
+from chaosrec.adapters.ports import free_port
+from chaosrec.adapters.process.launch import child_preexec
 from chaosrec.load.generator import LoadRun
-from chaosrec.load.log import STATUS_CLIENT_DROPPED
+from chaosrec.slo.log import STATUS_CLIENT_DROPPED
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from chaosrec.drill.target import RecsysTarget
 from chaosrec.faults.injector import Chaos
 from chaosrec.load.generator import LoadRun, default_params
 from chaosrec.stack.stack import EmbeddedStack
-from chaosrec.target import RecsysTarget
 
 POLICIES: dict[str, dict[str, Any]] = {
     "plain": {"hedge_after_s": 0.0, "slow_after_s": 0.0},

@@ -6,6 +6,7 @@ The heavy parts load when you use them (the embedded stack, the model).
 
 from __future__ import annotations
 
+from chaosrec.core.topology import Replica, Topology, load_topology
 from chaosrec.errors import (
     BackupError,
     ChaosrecError,
@@ -27,7 +28,6 @@ from chaosrec.errors import (
     UnknownTargetError,
     UnsupportedFaultError,
 )
-from chaosrec.topology import Replica, Topology, load_topology
 
 __version__ = "0.1.0"
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaosrec._paths import stacks_dir
+from chaosrec.core.paths import stacks_dir
 from chaosrec.errors import ChaosrecError
 
 __all__ = ["main"]
@@ -36,8 +36,8 @@ def _print(msg: str) -> None:
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
+    from chaosrec.adapters.tools.toxiproxy import ensure_toxiproxy, toxiproxy_version
     from chaosrec.stack.triton import find_triton
-    from chaosrec.tools import ensure_toxiproxy, toxiproxy_version
 
     started = time.monotonic()
     binary = ensure_toxiproxy()
@@ -62,8 +62,8 @@ def cmd_setup(args: argparse.Namespace) -> int:
 def _setup_report_tools() -> None:
     """The Allure CLI (npm) and Chromium (apt) for drill reports; without npm or root
     rights they are skipped with a message, since only reports need them."""
+    from chaosrec.adapters.tools.report import allure_version, install_allure, install_chromium
     from chaosrec.errors import ToolNotFoundError
-    from chaosrec.reporting.tools import allure_version, install_allure, install_chromium
 
     try:
         allure = install_allure()

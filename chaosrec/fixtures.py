@@ -2,7 +2,7 @@
 
 Public contract (names and calls are stable):
 
-* ``recsys`` (session): the recommender under test (:class:`~chaosrec.target.RecsysTarget`),
+* ``recsys`` (session): the recommender under test (:class:`~chaosrec.drill.target.RecsysTarget`),
   the embedded stack by default; started only when a test asks for it.
 * ``toxiproxy`` (session): the Toxiproxy server (started when embedded) and its client;
   ``toxiproxy.proxy(name, upstream="host:port")`` puts any dependency behind a proxy.
@@ -60,12 +60,12 @@ def _settings(config: pytest.Config) -> Settings:
 @pytest.fixture(scope="session")
 def toxiproxy(pytestconfig: pytest.Config) -> Iterator[ToxiproxyHandle]:
     """The real Toxiproxy server: started for the session, or the one at ``toxiproxy_url``."""
-    from chaosrec.toxiproxy import ToxiproxyClient, ToxiproxyServer
+    from chaosrec.adapters.toxiproxy import ToxiproxyClient, ToxiproxyServer
 
     settings = _settings(pytestconfig)
     url = settings.toxiproxy_url
     if url is None and settings.target != "embedded":
-        from chaosrec.target import load_remote_config
+        from chaosrec.drill.target import load_remote_config
 
         url = load_remote_config(Path(settings.target)).get("toxiproxy_url")
     if url:
@@ -74,7 +74,7 @@ def toxiproxy(pytestconfig: pytest.Config) -> Iterator[ToxiproxyHandle]:
         yield ToxiproxyHandle(client)
         client.close()
         return
-    from chaosrec.tools import ensure_toxiproxy
+    from chaosrec.adapters.tools.toxiproxy import ensure_toxiproxy
 
     log_dir = Path(tempfile.mkdtemp(prefix="chaosrec-toxiproxy-"))
     server = ToxiproxyServer(ensure_toxiproxy(), log_path=log_dir / "toxiproxy.log")
@@ -88,7 +88,7 @@ def toxiproxy(pytestconfig: pytest.Config) -> Iterator[ToxiproxyHandle]:
 @pytest.fixture(scope="session")
 def recsys(pytestconfig: pytest.Config, toxiproxy: ToxiproxyHandle) -> Iterator[Any]:
     """The recommender under test: the embedded stack (started once) or a remote target."""
-    from chaosrec.target import RecsysTarget
+    from chaosrec.drill.target import RecsysTarget
 
     settings = _settings(pytestconfig)
     if settings.target != "embedded":
@@ -180,7 +180,7 @@ class LoadFixture:
     ) -> Any:
         """An open-loop run at ``rate`` requests/s for ``duration`` s against ``url``
         (default: the recommender gateway's /recommend). Use it as a context manager."""
-        from chaosrec._validation import check_positive
+        from chaosrec.core.validation import check_positive
         from chaosrec.load.generator import LoadRun
 
         # checked here too so messages name this call's arguments (rate=, duration=)
@@ -305,7 +305,7 @@ class SteadyStateFixture:
         ``at_most(x)``, ``between(a, b)``, or a number (a floor for availability and
         recall, a ceiling for p99_ms and degraded_share)."""
         from chaosrec.load.generator import LoadRun
-        from chaosrec.steady_state.hypothesis import SteadyStateHypothesis, at_least, at_most
+        from chaosrec.steady_state.hypotheses import SteadyStateHypothesis, at_least, at_most
 
         hyp = SteadyStateHypothesis(title)
         if url is None:

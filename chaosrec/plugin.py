@@ -67,7 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _settings(config: pytest.Config) -> Settings:
     """Validate the options now, so a typo fails before any test (or fault) runs."""
-    from chaosrec.topology import BUILTIN_TOPOLOGIES
+    from chaosrec.core.topology import BUILTIN_TOPOLOGIES
 
     target = _option(config, "target") or "embedded"
     if target != "embedded" and not Path(target).is_file():

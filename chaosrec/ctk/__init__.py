@@ -42,7 +42,7 @@ def discover(discover_system: bool = True) -> dict[str, Any]:
     if discover_system:
         import json
 
-        from chaosrec._paths import stacks_dir
+        from chaosrec.core.paths import stacks_dir
 
         state = stacks_dir() / "default" / "state.json"
         try:

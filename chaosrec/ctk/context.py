@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from chaosrec import _http
+from chaosrec.adapters import http as _http
 from chaosrec.errors import ConfigError, StackError, UnsupportedFaultError
 
 __all__ = [
@@ -246,14 +246,14 @@ def session(configuration: dict[str, Any] | None = None) -> Session:
 
 
 def _resolve(configuration: dict[str, Any] | None) -> tuple[Any, str, Any]:
-    from chaosrec.target import RecsysTarget, load_remote_config
+    from chaosrec.drill.target import RecsysTarget, load_remote_config
 
     if _bound is not None:
         return _bound, "the target bound in process", None
     path, where = _setting(configuration, "chaosrec_target")
     if path:
+        from chaosrec.adapters.toxiproxy import ToxiproxyClient
         from chaosrec.ctk.kubernetes import parse_kubernetes
-        from chaosrec.toxiproxy import ToxiproxyClient
 
         if not Path(path).is_file():
             raise ConfigError(f"{where}: target file {path!r} does not exist")
@@ -272,10 +272,10 @@ def _resolve(configuration: dict[str, Any] | None) -> tuple[Any, str, Any]:
         toxi_url, _ = _setting(configuration, "chaosrec_toxiproxy_url")
         toxiproxy = None
         if toxi_url:
-            from chaosrec.toxiproxy import ToxiproxyClient
+            from chaosrec.adapters.toxiproxy import ToxiproxyClient
 
             toxiproxy = ToxiproxyClient(toxi_url)
-        from chaosrec.topology import load_topology
+        from chaosrec.core.topology import load_topology
 
         return (
             RecsysTarget(gateway_url=url, topology=load_topology("default"), toxiproxy=toxiproxy),
@@ -290,10 +290,10 @@ def _resolve(configuration: dict[str, Any] | None) -> tuple[Any, str, Any]:
 
 
 def _from_stack(name: str, where: str) -> tuple[Any, str]:
-    from chaosrec._paths import stacks_dir
-    from chaosrec.target import Golden, RecsysTarget
-    from chaosrec.topology import parse_topology
-    from chaosrec.toxiproxy import ToxiproxyClient
+    from chaosrec.adapters.toxiproxy import ToxiproxyClient
+    from chaosrec.core.paths import stacks_dir
+    from chaosrec.core.topology import parse_topology
+    from chaosrec.drill.target import Golden, RecsysTarget
 
     state_path = stacks_dir() / name / "state.json"
     control = StackStateControl(state_path)

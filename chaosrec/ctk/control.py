@@ -54,7 +54,7 @@ _state: dict[str, Any] = {"conditions": (), "poll_s": 0.1, "window_s": 0.5, "arm
 
 
 def _conditions(guardrails: object) -> tuple[Any, ...]:
-    from chaosrec.guardrails import parse_conditions
+    from chaosrec.faults.guardrail import parse_conditions
 
     if guardrails in (None, [], {}):
         return ()
@@ -123,7 +123,7 @@ def before_method_control(
     conditions = _state.get("conditions") or ()
     if not conditions or _state.get("guardrail") is not None:
         return  # none declared, or already watching (the control may be declared twice)
-    from chaosrec.guardrails import GatewayMetricsSource, Guardrail
+    from chaosrec.faults.guardrail import GatewayMetricsSource, Guardrail
 
     current = _session(configuration)
     guard = Guardrail(

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaosrec._validation import check_choice, check_positive_int
+from chaosrec.core.validation import check_choice, check_positive_int
 from chaosrec.errors import ConfigError, UnknownTargetError
 from chaosrec.faults.base import Fault, undo_each
 
@@ -368,7 +368,7 @@ class KubernetesFaults:
 
 def load_kubernetes_section(path: Path) -> KubernetesSpec | None:
     """The ``kubernetes`` section of a target file, or None when it has none."""
-    from chaosrec.target import load_remote_config
+    from chaosrec.drill.target import load_remote_config
 
     data = load_remote_config(path)
     section = data.get("kubernetes")

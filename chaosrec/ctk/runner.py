@@ -97,7 +97,7 @@ def run(
 ) -> dict[str, Any]:
     """Load, validate and run an experiment in process; returns chaoslib's journal.
 
-    :param target: a :class:`~chaosrec.target.RecsysTarget` to act on (pytest passes its
+    :param target: a :class:`~chaosrec.drill.target.RecsysTarget` to act on (pytest passes its
         ``recsys``); default: resolved from the experiment's configuration.
     :param configuration: values overriding the experiment's configuration.
     :param drill: a :class:`~chaosrec.drill.Drill` recording the run's faults and verdicts.

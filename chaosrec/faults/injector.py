@@ -11,7 +11,7 @@ which is also a context manager::
 
 Targets: ``"all"``, a region (``"region-a"``), a replica (``"region-a.r0"``) when
 a recommender topology is known; otherwise (or also) any Toxiproxy proxy, by
-name or as a :class:`~chaosrec.toxiproxy.Proxy`.
+name or as a :class:`~chaosrec.adapters.toxiproxy.Proxy`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from chaosrec._validation import (
+from chaosrec.adapters.toxiproxy import Proxy, ToxiproxyClient
+from chaosrec.core.topology import Topology
+from chaosrec.core.validation import (
     check_choice,
     check_fraction,
     check_non_negative,
@@ -34,8 +36,6 @@ from chaosrec.faults.gpu import GpuFault, ModelUnloaded
 from chaosrec.faults.model_version import ModelVersionSwap
 from chaosrec.faults.network import ProxyDown, Toxic
 from chaosrec.faults.process import ReplicaKilled
-from chaosrec.topology import Topology
-from chaosrec.toxiproxy import Proxy, ToxiproxyClient
 
 __all__ = ["DIRECTIONS", "GPU_LOSS_MODES", "REGION_OUTAGE_MODES", "Chaos"]
 
@@ -551,8 +551,8 @@ class Chaos:
         ``degraded_share_above=``, ``p99_ms_above=``, each held ``for_s=`` seconds) over
         ``source`` (a running load run or the gateway URL): when one holds, every fault of
         this injector is rolled back at once and the block raises
-        :class:`~chaosrec.errors.GuardrailTripped`. See :mod:`chaosrec.guardrails`."""
-        from chaosrec.guardrails import guardrail_for
+        :class:`~chaosrec.errors.GuardrailTripped`. See :mod:`chaosrec.faults.guardrail`."""
+        from chaosrec.faults.guardrail import guardrail_for
 
         return guardrail_for(self, source, conditions, poll_s=poll_s, window_s=window_s)
 

@@ -15,8 +15,8 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from chaosrec.adapters.toxiproxy import ToxiproxyClient
 from chaosrec.faults.base import Fault, TrafficCounter, undo_each
-from chaosrec.toxiproxy import ToxiproxyClient
 
 __all__ = ["ProxyDown", "Toxic"]
 

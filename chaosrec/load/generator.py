@@ -26,9 +26,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from chaosrec._validation import check_positive, check_positive_int
+from chaosrec.core.validation import check_positive, check_positive_int
 from chaosrec.errors import ConfigError
-from chaosrec.load.log import STATUS_CLIENT_DROPPED, STATUS_TRANSPORT_ERROR, RequestLog
+from chaosrec.slo.log import STATUS_CLIENT_DROPPED, STATUS_TRANSPORT_ERROR, RequestLog
 
 __all__ = ["LoadRun", "default_params"]
 

@@ -71,7 +71,7 @@ def train_in_child(
         ModelError: the child failed or timed out; its output's tail is attached
             as a note.
     """
-    from chaosrec._proc import child_launch
+    from chaosrec.adapters.process.launch import child_launch
 
     threads = str(int(config.get("num_threads", 2)))
     env = {

@@ -1,6 +1,6 @@
 """Argument checks used by :mod:`chaosrec.model`.
 
-The shared checks come from :mod:`chaosrec._validation`; the two that the model
+The shared checks come from :mod:`chaosrec.core.validation`; the two that the model
 needs and the shared module lacks (an integer with a lower bound, a fraction in
 the *open* interval) follow its message style: ``"n_users=0 must be an integer >= 1"``.
 All raise :class:`~chaosrec.errors.ConfigError` (a ``ValueError``).
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from chaosrec._validation import check_choice, check_positive
+from chaosrec.core.validation import check_choice, check_positive
 from chaosrec.errors import ConfigError
 
 __all__ = ["check_choice", "check_int", "check_open_fraction", "check_positive"]

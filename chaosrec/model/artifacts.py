@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from chaosrec._paths import cache_dir as _cache_root
+from chaosrec.core.paths import cache_dir as _cache_root
 from chaosrec.errors import ConfigError, ModelError
 from chaosrec.model._validation import check_choice, check_int
 from chaosrec.model.catalog import DEFAULT_N_ITEMS, DEFAULT_N_USERS, Catalog

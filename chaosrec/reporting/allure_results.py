@@ -17,8 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from chaosrec.load.log import RequestLog
 from chaosrec.reporting.summary import verdict_html
+from chaosrec.slo.log import RequestLog
 
 __all__ = ["CSV_GZIP_BYTES", "allure_enabled", "enrich_allure_result", "publish_summary"]
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaosrec.adapters.tools.report import install_chromium
 from chaosrec.errors import ConfigError, SetupError
-from chaosrec.reporting.tools import install_chromium
 
 __all__ = ["Page", "RenderCheck", "Tab", "check_report", "drill_id", "open_page"]
 

@@ -27,10 +27,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaosrec.adapters.tools.report import allure_version, install_allure
 from chaosrec.errors import ConfigError, SetupError
 from chaosrec.reporting.results import CATEGORIES
 from chaosrec.reporting.run_files import SUMMARY_HTML, SUMMARY_MD
-from chaosrec.reporting.tools import allure_version, install_allure
 
 __all__ = ["BuiltReport", "allure_config", "build_report"]
 

@@ -15,8 +15,8 @@ import warnings
 from typing import Any
 
 from chaosrec.errors import SetupError
-from chaosrec.load.log import RequestLog
 from chaosrec.reporting.results import timeline
+from chaosrec.slo.log import RequestLog
 
 __all__ = ["timeline_png"]
 

@@ -5,7 +5,7 @@ verdicts) and the test's outcome into a JSON-able dict that travels with the pyt
 report (also across pytest-xdist workers) and feeds every renderer: the Allure
 enrichment, the timeline chart, the SLO table and the drill summary.
 
-:func:`timeline` buckets a :class:`~chaosrec.load.log.RequestLog` for the chart::
+:func:`timeline` buckets a :class:`~chaosrec.slo.log.RequestLog` for the chart::
 
     tl = timeline(run.log, bucket_s=0.25)
     tl.t_s, tl.throughput_rps, tl.p50_ms, tl.p99_ms, tl.error_rate, tl.degraded_rate
@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from chaosrec._validation import check_positive
-from chaosrec.load.log import RequestLog
+from chaosrec.core.validation import check_positive
 from chaosrec.slo.histogram import LatencyHistogram
+from chaosrec.slo.log import RequestLog
 from chaosrec.slo.windows import detection_time, recovery_time
 
 __all__ = [

@@ -4,7 +4,7 @@ Public, Hypothesis-free parts (importing this package never imports Hypothesis):
 
 * :class:`FaultSchedule` / :class:`ScheduledFault`: the data, with JSON round trips;
 * :func:`play_schedule`: plays one under open-loop load against a
-  :class:`~chaosrec.target.RecsysTarget` with the ``Chaos`` injector, always reverting;
+  :class:`~chaosrec.drill.target.RecsysTarget` with the ``Chaos`` injector, always reverting;
 * :class:`Invariants` / :func:`check_invariants`: no request lost, available while a
   region is healthy, RTO bound (built on :mod:`chaosrec.slo`);
 * :data:`SEARCH_PROFILES`: ``quick`` (the drill) and ``thorough`` (on demand).

@@ -33,12 +33,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from chaosrec._validation import check_fraction, check_non_negative, check_positive
+from chaosrec.core.topology import Topology
+from chaosrec.core.validation import check_fraction, check_non_negative, check_positive
 from chaosrec.errors import ConfigError
-from chaosrec.load.log import RequestLog
+from chaosrec.slo.log import RequestLog
 from chaosrec.slo.objectives import FaultWindow, Objectives, Verdict, evaluate
 from chaosrec.slo.windows import recovery_time
-from chaosrec.topology import Topology
 
 __all__ = ["InvariantResult", "Invariants", "check_invariants", "healthy_region_mask"]
 

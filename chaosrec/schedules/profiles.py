@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaosrec._validation import check_choice, check_positive, check_positive_int
+from chaosrec.core.validation import check_choice, check_positive, check_positive_int
 from chaosrec.errors import ConfigError
 from chaosrec.schedules.schedule import FAULT_KINDS
 

@@ -21,16 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaosrec._validation import check_non_negative, check_positive
+from chaosrec.core.topology import Topology
+from chaosrec.core.validation import check_non_negative, check_positive
+from chaosrec.drill.target import RecsysTarget
 from chaosrec.errors import RollbackError, StackError, UnsupportedFaultError
 from chaosrec.faults.base import Fault
 from chaosrec.faults.injector import Chaos
-from chaosrec.load.log import RequestLog
 from chaosrec.schedules.invariants import InvariantResult, Invariants, check_invariants
 from chaosrec.schedules.schedule import FAULT_KINDS, FaultSchedule, ScheduledFault
+from chaosrec.slo.log import RequestLog
 from chaosrec.slo.objectives import FaultWindow
-from chaosrec.target import RecsysTarget
-from chaosrec.topology import Topology
 
 __all__ = ["ScheduleRun", "check_schedule", "play_schedule", "wait_settled"]
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaosrec._validation import (
+from chaosrec.core.validation import (
     check_choice,
     check_fraction,
     check_non_negative,

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaosrec.core.topology import Topology
 from chaosrec.errors import ConfigError, SetupError, SLOViolation, SteadyStateDeviated
 from chaosrec.schedules.profiles import SearchProfile
 from chaosrec.schedules.runner import ScheduleRun
 from chaosrec.schedules.schedule import FaultSchedule
 from chaosrec.schedules.strategies import fault_schedules
-from chaosrec.topology import Topology
 
 try:
     from hypothesis import HealthCheck, Phase, example, given, settings

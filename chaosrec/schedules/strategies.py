@@ -22,10 +22,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from chaosrec.core.topology import Topology
 from chaosrec.errors import SetupError
 from chaosrec.schedules.profiles import SearchProfile
 from chaosrec.schedules.schedule import FaultSchedule, ScheduledFault
-from chaosrec.topology import Topology
 
 try:
     from hypothesis import strategies as st

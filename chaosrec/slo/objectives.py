@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from chaosrec._validation import (
+from chaosrec.core.validation import (
     check_choice,
     check_fraction,
     check_non_negative,
@@ -26,8 +26,8 @@ from chaosrec._validation import (
     check_positive_int,
 )
 from chaosrec.errors import ConfigError
-from chaosrec.load.log import RequestLog
 from chaosrec.slo.histogram import LatencyHistogram
+from chaosrec.slo.log import RequestLog
 from chaosrec.slo.windows import detection_time, recovery_time
 
 __all__ = [

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from chaosrec._yaml import read_yaml
+from chaosrec.core.yamlfile import read_yaml
 from chaosrec.errors import ConfigError
 from chaosrec.slo.objectives import Objectives
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from chaosrec.load.log import RequestLog
+from chaosrec.slo.log import RequestLog
 
 __all__ = ["WindowStats", "detection_time", "good_mask", "recovery_time", "window_stats"]
 

@@ -32,14 +32,15 @@ from typing import Any
 
 import httpx
 
-from chaosrec import _http
-from chaosrec._paths import runs_dir
-from chaosrec._ports import free_port, port_is_free
-from chaosrec._proc import renice_tree
-from chaosrec.backup import ModelBackup, RestoreReport
+from chaosrec.adapters import http as _http
+from chaosrec.adapters.ports import free_port, port_is_free
+from chaosrec.adapters.process.launch import renice_tree
+from chaosrec.adapters.process.manager import ManagedProcess, log_tail
+from chaosrec.core.paths import runs_dir
+from chaosrec.core.topology import Replica, Topology, load_topology
 from chaosrec.errors import ConfigError, PortInUseError, ProcessStartError, StackError
+from chaosrec.stack.backup import ModelBackup, RestoreReport
 from chaosrec.stack.gateway.config import GatewayConfig, PolicyConfig, UpstreamConfig
-from chaosrec.stack.process import ManagedProcess, log_tail
 from chaosrec.stack.triton import (
     TritonDist,
     TritonPorts,
@@ -48,7 +49,6 @@ from chaosrec.stack.triton import (
     write_fault,
     write_model_repository,
 )
-from chaosrec.topology import Replica, Topology, load_topology
 
 __all__ = ["EmbeddedStack", "StackEvent"]
 
@@ -163,7 +163,7 @@ class EmbeddedStack:
 
     @property
     def toxiproxy(self) -> Any:
-        """The :class:`~chaosrec.toxiproxy.ToxiproxyClient` of this stack's server."""
+        """The :class:`~chaosrec.adapters.toxiproxy.ToxiproxyClient` of this stack's server."""
         if self._toxiproxy is None:
             raise StackError("the stack is not started; call start() first")
         return self._toxiproxy.client
@@ -184,9 +184,9 @@ class EmbeddedStack:
 
     def start(self) -> EmbeddedStack:
         """Start every process and wait until the gateway sees every replica healthy."""
+        from chaosrec.adapters.tools.toxiproxy import ensure_toxiproxy, toxiproxy_version
+        from chaosrec.adapters.toxiproxy import ToxiproxyServer
         from chaosrec.model import ensure_model
-        from chaosrec.tools import ensure_toxiproxy, toxiproxy_version
-        from chaosrec.toxiproxy import ToxiproxyServer
 
         # Everything that can fail without side effects is checked first.
         if self.fixed_gateway_port is not None and not port_is_free(self.fixed_gateway_port):
@@ -195,7 +195,7 @@ class EmbeddedStack:
                 "stop what holds it, pick another port, or omit gateway_port for a free one"
             )
         self._dist = find_triton()
-        from chaosrec.stack.reaper import reap_orphans
+        from chaosrec.adapters.process.reaper import reap_orphans
 
         reap_orphans(self._dist.backend_dir)  # leftovers of runs that were killed hard
         toxiproxy_bin = ensure_toxiproxy()

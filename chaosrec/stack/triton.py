@@ -27,10 +27,10 @@ from typing import Any
 
 import httpx
 
-from chaosrec import _http
-from chaosrec._paths import cache_dir
+from chaosrec.adapters import http as _http
+from chaosrec.adapters.process.manager import ManagedProcess, log_tail
+from chaosrec.core.paths import cache_dir
 from chaosrec.errors import ModelLoadError, ProcessStartError, SetupError, ToolNotFoundError
-from chaosrec.stack.process import ManagedProcess, log_tail
 
 __all__ = [
     "MODEL_NAME",

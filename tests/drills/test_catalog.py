@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from chaosrec.steady_state.hypothesis import at_least
+from chaosrec.steady_state.hypotheses import at_least
 
 pytestmark = pytest.mark.drill
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chaosrec._paths import cache_dir
+from chaosrec.core.paths import cache_dir
 from chaosrec.ctk import context, runner
 from chaosrec.errors import SteadyStateDeviated
 

@@ -96,7 +96,7 @@ def _run_env(name: str) -> dict[str, str]:
 
 
 def _toxiproxy_clean(state: dict[str, Any]) -> bool:
-    from chaosrec.toxiproxy import ToxiproxyClient
+    from chaosrec.adapters.toxiproxy import ToxiproxyClient
 
     client = ToxiproxyClient(state["toxiproxy"]["api_url"])
     try:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chaosrec.errors import DrillInconclusive
-from chaosrec.steady_state.hypothesis import at_least, at_most
+from chaosrec.steady_state.hypotheses import at_least, at_most
 
 pytestmark = pytest.mark.integration
 

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from chaosrec._ports import free_port
-from chaosrec._proc import child_preexec
+from chaosrec.adapters.ports import free_port
+from chaosrec.adapters.process.launch import child_preexec
 from chaosrec.errors import ConfigError
 from chaosrec.load.generator import LoadRun
-from chaosrec.load.log import STATUS_CLIENT_DROPPED, STATUS_TRANSPORT_ERROR, RequestLog
+from chaosrec.slo.log import STATUS_CLIENT_DROPPED, STATUS_TRANSPORT_ERROR, RequestLog
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaosrec._paths import cache_dir
+from chaosrec.core.paths import cache_dir
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from chaosrec._paths import cache_dir
+from chaosrec.core.paths import cache_dir
 from chaosrec.reporting.results import CATEGORIES, CATEGORY_SLO
 
 pytestmark = pytest.mark.integration
@@ -155,9 +155,9 @@ def test_a_failed_slo_is_categorised_with_measured_vs_target(drill_run: dict[str
 def test_the_html_report_builds_and_renders_in_chromium(
     drill_run: dict[str, Any], installed_tool: Any
 ) -> None:
+    from chaosrec.adapters.tools.report import find_allure, find_chromium
     from chaosrec.reporting.browser import check_report
     from chaosrec.reporting.build import build_report
-    from chaosrec.reporting.tools import find_allure, find_chromium
 
     allure = installed_tool(find_allure, "the Allure CLI")
     chromium = installed_tool(find_chromium, "chromium")
@@ -188,8 +188,8 @@ def test_the_html_report_builds_and_renders_in_chromium(
 def test_chaosrec_report_prints_where_everything_is(
     drill_run: dict[str, Any], capsys: pytest.CaptureFixture[str], installed_tool: Any
 ) -> None:
+    from chaosrec.adapters.tools.report import find_allure
     from chaosrec.cli import main
-    from chaosrec.reporting.tools import find_allure
 
     installed_tool(find_allure, "the Allure CLI")
     out = drill_run["project"] / "cli-report"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chaosrec._paths import cache_dir
+from chaosrec.core.paths import cache_dir
 from chaosrec.reporting.results import CATEGORY_ABORTED, CATEGORY_INFRA
 
 pytestmark = pytest.mark.integration

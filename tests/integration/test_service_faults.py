@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from chaosrec.errors import SteadyStateDeviated
-from chaosrec.steady_state.hypothesis import at_least
+from chaosrec.steady_state.hypotheses import at_least
 
 pytestmark = pytest.mark.integration
 

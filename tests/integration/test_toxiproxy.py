@@ -23,7 +23,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-import chaosrec.toxiproxy as toxiproxy_module
+import chaosrec.adapters.toxiproxy as toxiproxy_module
+from chaosrec.adapters.tools.toxiproxy import ensure_toxiproxy, toxiproxy_version
+from chaosrec.adapters.toxiproxy import Proxy, ToxiproxyClient, ToxiproxyServer
 from chaosrec.errors import (
     ConfigError,
     PortInUseError,
@@ -32,8 +34,6 @@ from chaosrec.errors import (
     ToxiproxyError,
     UnknownTargetError,
 )
-from chaosrec.tools import ensure_toxiproxy, toxiproxy_version
-from chaosrec.toxiproxy import Proxy, ToxiproxyClient, ToxiproxyServer
 
 pytestmark = pytest.mark.integration
 
@@ -618,7 +618,7 @@ def test_explicit_port_in_use_raises_port_in_use_error(
 
 PARENT_SCRIPT = """
 import sys, time
-from chaosrec.toxiproxy import ToxiproxyServer
+from chaosrec.adapters.toxiproxy import ToxiproxyServer
 server = ToxiproxyServer(sys.argv[1], sys.argv[2]).start()
 print(server.pid, flush=True)
 time.sleep(60)

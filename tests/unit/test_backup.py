@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from chaosrec.backup import ArtifactProblem, ModelBackup, sha256_file
 from chaosrec.errors import BackupError
+from chaosrec.stack.backup import ArtifactProblem, ModelBackup, sha256_file
 
 
 @pytest.fixture

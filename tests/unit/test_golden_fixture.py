@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from chaosrec.drill.target import Golden
 from chaosrec.model import generate_catalog, golden_user_ids
-from chaosrec.target import Golden
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "golden" / "recsys.json"
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import pytest
 
 from chaosrec.errors import ConfigError, GuardrailTripped
-from chaosrec.guardrails import (
+from chaosrec.faults.guardrail import (
     Guardrail,
     LoadRunSource,
     Measurement,

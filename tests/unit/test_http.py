@@ -7,7 +7,7 @@ import threading
 import httpx
 import pytest
 
-from chaosrec import _http
+from chaosrec.adapters import http as _http
 
 
 def test_every_thread_gets_the_same_client() -> None:

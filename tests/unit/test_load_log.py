@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from chaosrec.load.log import STATUS_CLIENT_DROPPED, STATUS_TRANSPORT_ERROR, RequestLog
+from chaosrec.slo.log import STATUS_CLIENT_DROPPED, STATUS_TRANSPORT_ERROR, RequestLog
 
 # (scheduled_s, sent_s, done_s, status, region, replica, degraded, error), deliberately unsorted
 ROWS: list[tuple[Any, ...]] = [

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from chaosrec._proc import child_launch, renice_tree
+from chaosrec.adapters.process.launch import child_launch, renice_tree
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc only")
 
@@ -61,7 +61,7 @@ def test_launched_child_dies_when_its_parent_is_killed(tmp_path: Path, wait_for:
     script = textwrap.dedent(
         """
         import subprocess, sys, time
-        from chaosrec._proc import child_launch
+        from chaosrec.adapters.process.launch import child_launch
         argv, preexec = child_launch(["sleep", "60"])
         child = subprocess.Popen(argv, preexec_fn=preexec, start_new_session=True)
         print(child.pid, flush=True)

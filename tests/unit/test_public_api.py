@@ -25,7 +25,7 @@ def test_every_error_is_a_chaosrec_error_with_a_docstring() -> None:
 
 def test_import_is_light() -> None:
     code = (
-        "import sys, chaosrec, chaosrec.topology;"
+        "import sys, chaosrec, chaosrec.core.topology;"
         "heavy = [m for m in ('torch', 'tritonclient', 'aiohttp', 'numpy') if m in sys.modules];"
         "print(','.join(heavy))"
     )

@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from chaosrec.errors import ConfigError, ToolNotFoundError
-from chaosrec.load.log import RequestLog
-from chaosrec.reporting import tools as report_tools
+from chaosrec.adapters.tools import report as report_tools
 from chaosrec.reporting.build import allure_config, build_report
 from chaosrec.reporting.results import (
     CATEGORIES,
@@ -38,6 +37,7 @@ from chaosrec.reporting.summary import (
     terminal_rows,
     verdict_html,
 )
+from chaosrec.slo.log import RequestLog
 from chaosrec.slo.objectives import FaultWindow, Objectives, evaluate
 
 T0 = 1_800_000_000.0  # epoch of the synthetic runs

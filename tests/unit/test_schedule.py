@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from chaosrec.core.topology import load_topology
 from chaosrec.errors import ConfigError
 from chaosrec.schedules import FaultSchedule, ScheduledFault, search_profile
 from chaosrec.schedules.runner import check_schedule
-from chaosrec.topology import load_topology
 
 OUTAGE = ScheduledFault("region_outage", "region-a", {"mode": "refuse"}, 0.5, 1.5)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from chaosrec.core.topology import load_topology
 from chaosrec.errors import ConfigError
-from chaosrec.load.log import RequestLog
 from chaosrec.schedules import Invariants, check_invariants, healthy_region_mask
+from chaosrec.slo.log import RequestLog
 from chaosrec.slo.objectives import FaultWindow
-from chaosrec.topology import load_topology
 
 TOPOLOGY = load_topology("default")
 RATE = 100  # requests per second in these logs

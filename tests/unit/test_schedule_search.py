@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from hypothesis import find, given, settings
 
+from chaosrec.core.topology import load_topology
 from chaosrec.errors import ConfigError, SLOViolation, SteadyStateDeviated
-from chaosrec.load.log import RequestLog
 from chaosrec.schedules import (
     SEARCH_PROFILES,
     FaultSchedule,
@@ -24,7 +24,7 @@ from chaosrec.schedules import (
 )
 from chaosrec.schedules.search import ScheduleViolation, replay_schedule, search_schedules
 from chaosrec.schedules.strategies import fault_schedules, targets_for
-from chaosrec.topology import load_topology
+from chaosrec.slo.log import RequestLog
 
 TOPOLOGY = load_topology("default")
 QUICK = SEARCH_PROFILES["quick"]

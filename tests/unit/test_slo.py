@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chaosrec.errors import ConfigError
-from chaosrec.load.log import RequestLog
 from chaosrec.slo.histogram import LatencyHistogram
+from chaosrec.slo.log import RequestLog
 from chaosrec.slo.objectives import FaultWindow, Objectives, evaluate
 from chaosrec.slo.windows import detection_time, good_mask, recovery_time, window_stats
 

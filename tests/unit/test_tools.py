@@ -10,7 +10,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from chaosrec import tools
+from chaosrec.adapters.tools import toxiproxy as tools
 from chaosrec.errors import SetupError, ToolNotFoundError
 
 PINNED_NAME = f"toxiproxy-server-v{tools.TOXIPROXY_VERSION}"

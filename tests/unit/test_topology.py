@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from chaosrec.core.topology import BUILTIN_TOPOLOGIES, load_topology, parse_topology
 from chaosrec.errors import ConfigError, UnknownTargetError
-from chaosrec.topology import BUILTIN_TOPOLOGIES, load_topology, parse_topology
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "topologies"
 

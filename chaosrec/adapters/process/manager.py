@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from chaosrec._proc import child_launch
+from chaosrec.adapters.process.launch import child_launch
 from chaosrec.errors import ProcessStartError
 
 __all__ = ["ManagedProcess", "log_tail"]
@@ -83,7 +83,7 @@ class ManagedProcess:
 
     def start(self, *, nice: int = 0) -> None:
         """Spawn the process (logs appended to ``log_path``), ``nice`` steps below our
-        own CPU priority when given (see :func:`chaosrec._proc.child_launch`)."""
+        own CPU priority when given (see :func:`chaosrec.adapters.process.launch.child_launch`)."""
         if self.alive:
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from chaosrec._proc import child_launch
+from chaosrec.adapters.process.launch import child_launch
 from chaosrec.errors import (
     ConfigError,
     PortInUseError,
@@ -613,7 +613,7 @@ class ToxiproxyServer:
 
     The child runs in its own session (a Ctrl-C in the terminal does not reach
     it before chaosrec tears it down) and, on Linux, is SIGKILLed by the kernel
-    if the Python process dies (see :func:`chaosrec._proc.child_launch`).
+    if the Python process dies (see :func:`chaosrec.adapters.process.launch.child_launch`).
 
     Args:
         binary: the toxiproxy-server executable, e.g. from ``ensure_toxiproxy()``.

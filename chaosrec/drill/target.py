@@ -25,12 +25,12 @@ from typing import Any
 
 import httpx
 
-from chaosrec import _http
-from chaosrec._yaml import read_yaml
+from chaosrec.adapters import http as _http
+from chaosrec.adapters.toxiproxy import ToxiproxyClient
+from chaosrec.core.topology import Topology, load_topology, parse_topology
+from chaosrec.core.yamlfile import read_yaml
 from chaosrec.errors import ConfigError, StackError
 from chaosrec.faults.control import ServiceControl
-from chaosrec.topology import Topology, load_topology, parse_topology
-from chaosrec.toxiproxy import ToxiproxyClient
 
 __all__ = ["Golden", "RecsysTarget", "load_remote_config"]
 

@@ -2,7 +2,8 @@
 
 * **Allure 3** (npm package ``allure``, pinned to :data:`ALLURE_VERSION`) is installed by
   ``npm install --prefix <tools>/allure-<version> allure@<version>`` into chaosrec's tools
-  folder (:func:`chaosrec.tools.tools_dir`). ``$ALLURE_BIN`` overrides it; an ``allure``
+  folder (:func:`chaosrec.adapters.tools.toxiproxy.tools_dir`). ``$ALLURE_BIN`` overrides
+  it; an ``allure``
   on ``PATH`` is used when none is installed (it may be Allure 2, ``allure-commandline``
   with Java: :func:`allure_version` tells them apart).
 * **Chromium** is Debian's ``chromium`` package (``apt-get install -y chromium``), needed
@@ -24,8 +25,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from chaosrec.adapters.tools.toxiproxy import tools_dir
 from chaosrec.errors import SetupError, ToolNotFoundError
-from chaosrec.tools import tools_dir
 
 __all__ = [
     "ALLURE_VERSION",

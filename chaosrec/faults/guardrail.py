@@ -40,8 +40,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chaosrec import _http
-from chaosrec._validation import check_choice, check_non_negative, check_positive
+from chaosrec.adapters import http as _http
+from chaosrec.core.validation import check_choice, check_non_negative, check_positive
 from chaosrec.errors import ConfigError, GuardrailTripped
 
 __all__ = [

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from chaosrec._validation import check_non_negative
+from chaosrec.core.validation import check_non_negative
 from chaosrec.errors import ConfigError, SteadyStateDeviated
 
 __all__ = [

@@ -177,6 +177,6 @@ def load_topology(spec: str | Path | Topology = "default") -> Topology:
             f"topology {text!r} is neither a built-in name {sorted(BUILTIN_TOPOLOGIES)} "
             "nor an existing YAML file; pass one of those"
         )
-    from chaosrec._yaml import read_yaml
+    from chaosrec.core.yamlfile import read_yaml
 
     return parse_topology(read_yaml(path, "topology"), str(path))
