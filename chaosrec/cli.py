@@ -16,12 +16,13 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from chaosrec.adapters.process.identity import ProcessIdentity
+from chaosrec.adapters.process.manager import ManagedProcess
 from chaosrec.core.paths import stacks_dir
 from chaosrec.errors import ChaosrecError
 
@@ -36,7 +37,7 @@ def _print(msg: str) -> None:
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
-    from chaosrec.adapters.tools.toxiproxy import ensure_toxiproxy, toxiproxy_version
+    from chaosrec.adapters.tools import ensure_toxiproxy, toxiproxy_version
     from chaosrec.stack.triton import find_triton
 
     started = time.monotonic()
@@ -62,7 +63,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
 def _setup_report_tools() -> None:
     """The Allure CLI (npm) and Chromium (apt) for drill reports; without npm or root
     rights they are skipped with a message, since only reports need them."""
-    from chaosrec.adapters.tools.report import allure_version, install_allure, install_chromium
+    from chaosrec.adapters.tools import allure_version, install_allure, install_chromium
     from chaosrec.errors import ToolNotFoundError
 
     try:
@@ -119,21 +120,20 @@ def _read_state(name: str) -> dict[str, Any] | None:
     return data
 
 
-def _pid_alive(pid: object) -> bool:
-    """True for a running process; False for none, a dead one or an unreaped zombie."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except OSError:
-        try:
-            os.kill(pid, 0)  # no procfs: fall back to a signal probe
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+def _supervisor(state: dict[str, Any] | None) -> ProcessIdentity | None:
+    """The stack's supervisor named by ``state.json``, if that process is still it:
+    same pid, same start time, still running ``chaosrec ... stack serve --name NAME``.
+    A stale file (the supervisor died, its pid now belongs to someone else) gives None,
+    so nothing is ever signalled on its word alone."""
+    if not state:
+        return None
+    identity = ProcessIdentity.from_dict(state.get("supervisor") or {})
+    if identity is None:
+        return None
+    name = str(state.get("name", ""))
+    if not identity.is_running_command("chaosrec", "stack", "serve", f"--name {name}"):
+        return None
+    return identity
 
 
 def cmd_stack_serve(args: argparse.Namespace) -> int:
@@ -151,6 +151,8 @@ def cmd_stack_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stack = EmbeddedStack(args.topology, restart_crashed=not args.no_restart)
+    me = ProcessIdentity.current().to_dict()
+    who = {"supervisor_pid": os.getpid(), "supervisor": me, "name": args.name}
     try:
         stack.start()
     except ChaosrecError as err:
@@ -160,6 +162,8 @@ def cmd_stack_serve(args: argparse.Namespace) -> int:
                     "status": "failed",
                     "error": str(err),
                     "supervisor_pid": os.getpid(),
+                    "supervisor": me,
+                    "name": args.name,
                     "notes": getattr(err, "__notes__", []),
                 }
             ),
@@ -169,18 +173,18 @@ def cmd_stack_serve(args: argparse.Namespace) -> int:
         return 1
     try:
         while not stop["flag"]:
-            stack.write_state(state_path, status="ready", supervisor_pid=os.getpid())
+            stack.write_state(state_path, status="ready", **who)
             time.sleep(0.5)
     finally:
-        stack.write_state(state_path, status="stopping", supervisor_pid=os.getpid())
+        stack.write_state(state_path, status="stopping", **who)
         stack.stop()
-        stack.write_state(state_path, status="stopped", supervisor_pid=os.getpid())
+        stack.write_state(state_path, status="stopped", **who)
     return 0
 
 
 def cmd_stack_up(args: argparse.Namespace) -> int:
     state = _read_state(args.name)
-    if state and state.get("status") == "ready" and _pid_alive(state.get("supervisor_pid")):
+    if state and state.get("status") == "ready" and _supervisor(state) is not None:
         _print(f"stack {args.name!r} is already up")
         _print_status(state)
         return 0
@@ -188,7 +192,6 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
     sdir.mkdir(parents=True, exist_ok=True)
     (sdir / "state.json").unlink(missing_ok=True)
     started = time.monotonic()
-    log = (sdir / "serve.log").open("ab")
     cmd = [
         sys.executable,
         "-m",
@@ -202,13 +205,10 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
     ]
     if args.no_restart:
         cmd.append("--no-restart")
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # survives this command; `chaosrec stack down` stops it
-    )
+    # detached: it outlives this command; `chaosrec stack down` stops it
+    supervisor = ManagedProcess(
+        f"stack {args.name!r} supervisor", cmd, log_path=sdir / "serve.log", detached=True
+    ).start()
     deadline = started + args.timeout
     while time.monotonic() < deadline:
         state = _read_state(args.name)
@@ -220,16 +220,17 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
             print(f"chaosrec: stack failed to start: {state.get('error')}", file=sys.stderr)
             for note in state.get("notes", []):
                 print(note, file=sys.stderr)
+            supervisor.wait(10)
             return 1
-        if proc.poll() is not None:
+        if not supervisor.alive:
             print(
-                f"chaosrec: the stack supervisor exited with code {proc.returncode}; "
+                f"chaosrec: the stack supervisor exited with code {supervisor.returncode}; "
                 f"see {sdir / 'serve.log'}",
                 file=sys.stderr,
             )
             return 1
         time.sleep(0.2)
-    proc.terminate()
+    supervisor.stop(grace_s=30)
     print(
         f"chaosrec: the stack was not ready after {args.timeout:.0f} s; see {sdir / 'serve.log'}",
         file=sys.stderr,
@@ -239,26 +240,27 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
 
 def cmd_stack_down(args: argparse.Namespace) -> int:
     state = _read_state(args.name)
-    pid = state.get("supervisor_pid") if state else None
-    if not state or not _pid_alive(pid):
-        _print(f"stack {args.name!r} is not running")
+    supervisor = _supervisor(state)
+    if supervisor is None:
+        stale = state.get("supervisor_pid") if state else None
+        why = f" (stale state file: pid {stale} is not its supervisor)" if stale else ""
+        _print(f"stack {args.name!r} is not running{why}")
         return 0
-    assert isinstance(pid, int)
-    os.kill(pid, signal.SIGTERM)
+    os.kill(supervisor.pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while supervisor.is_running() and time.monotonic() < deadline:
         time.sleep(0.1)
         with contextlib.suppress(ChildProcessError):  # reap it if it is our child
-            os.waitpid(pid, os.WNOHANG)
-    if _pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
+            os.waitpid(supervisor.pid, os.WNOHANG)
+    if supervisor.is_running():
+        os.kill(supervisor.pid, signal.SIGKILL)
     _print(f"stack {args.name!r} stopped")
     return 0
 
 
 def cmd_stack_status(args: argparse.Namespace) -> int:
     state = _read_state(args.name)
-    if not state or not _pid_alive(state.get("supervisor_pid")):
+    if state is None or _supervisor(state) is None:
         _print(f"stack {args.name!r} is not running (start it with `chaosrec stack up`)")
         return 3
     if args.json:

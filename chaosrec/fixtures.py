@@ -74,7 +74,7 @@ def toxiproxy(pytestconfig: pytest.Config) -> Iterator[ToxiproxyHandle]:
         yield ToxiproxyHandle(client)
         client.close()
         return
-    from chaosrec.adapters.tools.toxiproxy import ensure_toxiproxy
+    from chaosrec.adapters.tools import ensure_toxiproxy
 
     log_dir = Path(tempfile.mkdtemp(prefix="chaosrec-toxiproxy-"))
     server = ToxiproxyServer(ensure_toxiproxy(), log_path=log_dir / "toxiproxy.log")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import platformdirs
 
-__all__ = ["cache_dir", "runs_dir", "stacks_dir"]
+__all__ = ["cache_dir", "runs_dir", "stacks_dir", "tools_dir"]
 
 
 def cache_dir() -> Path:
@@ -24,3 +24,16 @@ def runs_dir() -> Path:
 def stacks_dir() -> Path:
     """Parent of the state folders of stacks started with ``chaosrec stack up``."""
     return cache_dir() / "stacks"
+
+
+def tools_dir() -> Path:
+    """The folder where chaosrec keeps the tools it builds or installs (not created here).
+
+    ``$CHAOSREC_TOOLS_DIR`` wins; else ``$CHAOSREC_CACHE_DIR/tools``; else
+    ``<user cache dir>/chaosrec/tools`` (``~/.cache/chaosrec/tools`` on Linux).
+    Empty variables count as unset.
+    """
+    explicit = os.environ.get("CHAOSREC_TOOLS_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    return cache_dir().expanduser() / "tools"

@@ -21,14 +21,15 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import re
 import signal
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chaosrec.adapters import http as _http
 from chaosrec.errors import ConfigError, StackError, UnsupportedFaultError
+
+if TYPE_CHECKING:
+    from chaosrec.adapters.triton import TritonModelControl
 
 __all__ = [
     "CONFIG_KEYS",
@@ -95,44 +96,41 @@ class StackStateControl:
                 "the stack; with `chaos run` use mode='refuse' or 'blackhole' (or crash), "
                 "or run the experiment from pytest (pytest -m drill)"
             )
-        pid = self._replica(replica_id).get("pid")
-        if not isinstance(pid, int):
-            raise StackError(f"{replica_id} has no running Triton process in {self.state_path}")
+        from chaosrec.adapters.process.identity import ProcessIdentity
+
+        recorded = ProcessIdentity.from_dict(self._replica(replica_id).get("identity") or {})
+        # signal only the process the state file names if it is still that Triton: same
+        # pid, same start time, still tritonserver; a stale file must not kill a stranger
+        if recorded is None or not recorded.is_running_command("tritonserver"):
+            raise StackError(
+                f"{replica_id}: the Triton process recorded in {self.state_path} is not "
+                "running; is `chaosrec stack up` still running? (nothing was signalled)"
+            )
         try:
-            os.killpg(pid, signal.SIGKILL)  # Triton and its Python-backend stub together
+            os.killpg(recorded.pid, signal.SIGKILL)  # Triton and its Python-backend stub
         except ProcessLookupError:
-            os.kill(pid, signal.SIGKILL)
-        return pid
+            os.kill(recorded.pid, signal.SIGKILL)
+        return recorded.pid
 
     def release_replica(self, replica_id: str) -> None:
         """Nothing to release: the stack's supervisor restarts a crashed replica itself."""
 
-    def _triton(self, replica_id: str) -> str:
-        return f"http://127.0.0.1:{self._replica(replica_id)['http_port']}"
+    def _control(self, replica_id: str) -> TritonModelControl:
+        from chaosrec.adapters.triton import TritonModelControl
 
-    def _model_control(self, replica_id: str, action: str) -> None:
-
-        url = f"{self._triton(replica_id)}/v2/repository/models/recsys/{action}"
-        resp = _http.post(url, timeout=60.0)
-        if resp.status_code != 200:
-            raise StackError(
-                f"{replica_id}: Triton refused to {action} the model: {resp.text.strip()[:300]}"
-            )
+        port = self._replica(replica_id)["http_port"]
+        return TritonModelControl(
+            f"http://127.0.0.1:{port}",
+            "recsys",
+            model_dir=self._work_dir(replica_id) / "models" / "recsys",
+            label=replica_id,
+        )
 
     def unload_model(self, replica_id: str) -> None:
-        self._model_control(replica_id, "unload")
+        self._control(replica_id).unload()
 
     def load_model(self, replica_id: str, version: int = 1) -> None:
-        # the same version-policy edit EmbeddedStack.load_model makes, on its files
-        config = self._work_dir(replica_id) / "models" / "recsys" / "config.pbtxt"
-        text = config.read_text(encoding="utf-8")
-        text = re.sub(
-            r"version_policy: \{ specific: \{ versions: \[\d+\] \} \}",
-            f"version_policy: {{ specific: {{ versions: [{int(version)}] }} }}",
-            text,
-        )
-        config.write_text(text, encoding="utf-8")
-        self._model_control(replica_id, "load")
+        self._control(replica_id).load(version)
 
 
 class Session:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +24,11 @@ from typing import Any
 
 import httpx
 
-from chaosrec.adapters import http as _http
+from chaosrec.adapters.gateway import GatewayClient
 from chaosrec.adapters.toxiproxy import ToxiproxyClient
 from chaosrec.core.topology import Topology, load_topology, parse_topology
 from chaosrec.core.yamlfile import read_yaml
-from chaosrec.errors import ConfigError, StackError
+from chaosrec.errors import ConfigError
 from chaosrec.faults.control import ServiceControl
 
 __all__ = ["Golden", "RecsysTarget", "load_remote_config"]
@@ -99,6 +98,7 @@ class RecsysTarget:
         golden: Golden | None = None,
         stack: Any = None,
         n_users: int | None = None,
+        admin_token: str | None = None,
     ) -> None:
         self.gateway_url = gateway_url.rstrip("/")
         self.topology = topology
@@ -107,6 +107,7 @@ class RecsysTarget:
         self.golden = golden
         self.stack = stack  # the EmbeddedStack, when embedded
         self.n_users = n_users  # valid user ids are 0 .. n_users - 1, when known
+        self.admin_token = admin_token  # bearer token of the gateway's /admin API
 
     @property
     def recommend_url(self) -> str:
@@ -161,36 +162,21 @@ class RecsysTarget:
 
     # -- probes ---------------------------------------------------------------------
 
+    @property
+    def gateway(self) -> GatewayClient:
+        """Health, metrics and policy of the gateway."""
+        return GatewayClient(self.gateway_url, admin_token=self.admin_token)
+
     def check_reachable(self, timeout_s: float = 5.0) -> None:
         """Raise a clear error if the gateway does not answer (before any fault)."""
-        try:
-            _http.get(f"{self.gateway_url}/healthz", timeout=timeout_s)
-        except httpx.HTTPError as err:
-            raise StackError(
-                f"the recommender gateway at {self.gateway_url} is unreachable ({err}); "
-                "start it or fix gateway_url in the target config"
-            ) from err
+        self.gateway.check_reachable(timeout_s)
 
     def health(self) -> dict[str, Any]:
-        resp = _http.get(f"{self.gateway_url}/healthz", timeout=2.0)
-        data: dict[str, Any] = resp.json()
-        return data
+        return self.gateway.health()
 
     def wait_healthy(self, timeout_s: float = 30.0) -> float:
         """Block until the gateway reports every replica healthy; seconds waited."""
-        started = time.monotonic()
-        while True:
-            try:
-                if self.health().get("status") == "ok":
-                    return time.monotonic() - started
-            except (httpx.HTTPError, ValueError):
-                pass
-            if time.monotonic() - started > timeout_s:
-                raise StackError(
-                    f"the recommender did not report every replica healthy within "
-                    f"{timeout_s:.0f} s; see {self.gateway_url}/healthz"
-                )
-            time.sleep(0.05)
+        return self.gateway.wait_healthy(timeout_s)
 
     def traffic(self, targets: tuple[str, ...]) -> int | None:
         """User traffic the gateway sent to these replicas (its per-replica attempt counts).
@@ -198,19 +184,9 @@ class RecsysTarget:
         Toxiproxy's byte counters are only the fallback for gateways without those
         metrics: through the proxies they also count the gateway's health checks,
         which flow whether or not any user request went there."""
-        try:
-            text = _http.get(f"{self.gateway_url}/metrics", timeout=2.0).text
-        except httpx.HTTPError:
-            text = ""
-        if "chaosrec_gateway_upstream_attempts" in text or "chaosrec_gateway_requests" in text:
-            total = 0
-            for line in text.splitlines():
-                if line.startswith("chaosrec_gateway_upstream_attempts_total{"):
-                    labels, _, value = line.rpartition(" ")
-                    replica = labels.split('replica="', 1)[1].split('"', 1)[0]
-                    if replica in targets:
-                        total += int(float(value))
-            return total
+        attempts = self.gateway.upstream_attempts(targets)
+        if attempts is not None:
+            return attempts
         if self.toxiproxy is not None:
             counts = self.toxiproxy.traffic_bytes()
             known = [counts[name] for name in targets if name in counts]
@@ -221,16 +197,11 @@ class RecsysTarget:
         self.set_policy(connection_reuse=reuse)
 
     def policy(self) -> dict[str, Any]:
-        data: dict[str, Any] = _http.get(f"{self.gateway_url}/admin/policy", timeout=2.0).json()
-        return data
+        return self.gateway.policy()
 
     def set_policy(self, **changes: Any) -> dict[str, Any]:
         """Change the gateway's resilience policy at run time (the embedded gateway)."""
-        resp = _http.post(f"{self.gateway_url}/admin/policy", json=changes, timeout=2.0)
-        if resp.status_code != 200:
-            raise ConfigError(f"gateway refused policy {changes}: {resp.text.strip()}")
-        data: dict[str, Any] = resp.json()
-        return data
+        return self.gateway.set_policy(**changes)
 
     @contextlib.contextmanager
     def policy_changed(self, **changes: Any) -> Iterator[dict[str, Any]]:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaosrec.adapters.tools.report import install_chromium
+from chaosrec.adapters.tools import install_chromium
 from chaosrec.errors import ConfigError, SetupError
 
 __all__ = ["Page", "RenderCheck", "Tab", "check_report", "drill_id", "open_page"]

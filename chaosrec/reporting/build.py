@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaosrec.adapters.tools.report import allure_version, install_allure
+from chaosrec.adapters.tools import allure_version, install_allure
 from chaosrec.errors import ConfigError, SetupError
 from chaosrec.reporting.results import CATEGORIES
 from chaosrec.reporting.run_files import SUMMARY_HTML, SUMMARY_MD

@@ -30,12 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from chaosrec.adapters import http as _http
+from chaosrec.adapters.gateway import GatewayClient
 from chaosrec.adapters.ports import free_port, port_is_free
 from chaosrec.adapters.process.launch import renice_tree
-from chaosrec.adapters.process.manager import ManagedProcess, log_tail
+from chaosrec.adapters.process.manager import ManagedProcess
 from chaosrec.core.paths import runs_dir
 from chaosrec.core.topology import Replica, Topology, load_topology
 from chaosrec.errors import ConfigError, PortInUseError, ProcessStartError, StackError
@@ -184,7 +182,7 @@ class EmbeddedStack:
 
     def start(self) -> EmbeddedStack:
         """Start every process and wait until the gateway sees every replica healthy."""
-        from chaosrec.adapters.tools.toxiproxy import ensure_toxiproxy, toxiproxy_version
+        from chaosrec.adapters.tools import ensure_toxiproxy, toxiproxy_version
         from chaosrec.adapters.toxiproxy import ToxiproxyServer
         from chaosrec.model import ensure_model
 
@@ -195,7 +193,7 @@ class EmbeddedStack:
                 "stop what holds it, pick another port, or omit gateway_port for a free one"
             )
         self._dist = find_triton()
-        from chaosrec.adapters.process.reaper import reap_orphans
+        from chaosrec.stack.reaper import reap_orphans
 
         reap_orphans(self._dist.backend_dir)  # leftovers of runs that were killed hard
         toxiproxy_bin = ensure_toxiproxy()
@@ -216,7 +214,7 @@ class EmbeddedStack:
                 self._start_replica(replica, artifact.model_file)
             for handle in self.replicas.values():
                 self._wait_replica(handle, artifact.model_file)
-            meta = next(iter(self.replicas.values())).triton.server_metadata()
+            meta = next(iter(self.replicas.values())).triton.control.server_metadata()
             self.versions["triton"] = str(meta.get("version", "?"))
             self.versions["nvidia-pytriton"] = self._dist.version
             self.versions["model"] = str(artifact.version)
@@ -265,7 +263,7 @@ class EmbeddedStack:
                 handle.triton.wait_ready()
                 return
             except ProcessStartError:
-                tail = log_tail(handle.triton.process.log_path, 40).lower()
+                tail = handle.triton.process.log_tail(40).lower()
                 if "address already in use" not in tail or attempt == _PORT_RETRIES - 1:
                     raise
             # Another process took a port between picking and binding: pick new ones.
@@ -309,7 +307,7 @@ class EmbeddedStack:
                 "gateway",
                 [sys.executable, "-m", "chaosrec.stack.gateway", "--config", str(config_path)],
                 log_path=self.run_dir / "gateway.log",
-                ready_check=self._gateway_all_healthy,
+                ready_check=lambda: self.gateway.all_healthy(),
                 ready_timeout_s=30.0,
             )
             self._gateway.start()
@@ -317,29 +315,18 @@ class EmbeddedStack:
                 self._gateway.wait_ready()
                 return
             except ProcessStartError:
-                tail = log_tail(self.run_dir / "gateway.log", 20).lower()
+                tail = self._gateway.log_tail(20).lower()
                 if "address already in use" not in tail or attempt == _PORT_RETRIES - 1:
                     raise
 
-    def _gateway_all_healthy(self) -> bool:
-        resp = _http.get(f"{self.gateway_url}/healthz", timeout=1.0)
-        return resp.status_code == 200 and resp.json().get("status") == "ok"
+    @property
+    def gateway(self) -> GatewayClient:
+        """Health, metrics and policy of this stack's gateway."""
+        return GatewayClient(self.gateway_url)
 
     def wait_healthy(self, timeout_s: float = 30.0) -> float:
         """Block until the gateway reports every replica healthy; returns seconds waited."""
-        started = time.monotonic()
-        while True:
-            try:
-                if self._gateway_all_healthy():
-                    return time.monotonic() - started
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() - started > timeout_s:
-                raise StackError(
-                    f"the gateway did not see every replica healthy within {timeout_s:.0f} s; "
-                    f"see {self.gateway_url}/healthz and the logs in {self.run_dir}"
-                )
-            time.sleep(0.05)
+        return self.gateway.wait_healthy(timeout_s, hint=f"the logs in {self.run_dir}")
 
     def stop(self) -> None:
         """Stop the supervisor, gateway, replicas and Toxiproxy (in that order). Idempotent."""
@@ -391,11 +378,7 @@ class EmbeddedStack:
         if self._stop_event.is_set():
             return
         if handle.restarting:
-            try:
-                ready = handle.triton.model_ready()
-            except httpx.HTTPError:
-                ready = False
-            if ready:
+            if handle.triton.control.ready_or_false():
                 handle.restarting = False
                 handle.failed_restarts = 0
                 downtime = time.time() - (handle.crashed_at or time.time())
@@ -462,22 +445,11 @@ class EmbeddedStack:
 
     def unload_model(self, replica_id: str) -> None:
         """Unload the model through Triton's model-control API."""
-        self._model_control(replica_id, "unload")
+        self._handle(replica_id).triton.control.unload()
 
     def load_model(self, replica_id: str, version: int = 1) -> None:
         """(Re)load the model, serving ``version`` (1: the good model, 2: the bad one)."""
-        handle = self._handle(replica_id)
-        config = handle.triton.repo_dir / handle.triton.model_name / "config.pbtxt"
-        text = config.read_text(encoding="utf-8")
-        import re
-
-        text = re.sub(
-            r"version_policy: \{ specific: \{ versions: \[\d+\] \} \}",
-            f"version_policy: {{ specific: {{ versions: [{int(version)}] }} }}",
-            text,
-        )
-        config.write_text(text, encoding="utf-8")
-        self._model_control(replica_id, "load")
+        self._handle(replica_id).triton.control.load(version)
 
     def model_dir(self, replica_id: str) -> Path:
         """The replica's Triton model folder (``<repository>/recsys``)."""
@@ -513,21 +485,7 @@ class EmbeddedStack:
 
     def served_version(self, replica_id: str) -> str | None:
         """The model version the replica serves now (None if the model is not ready)."""
-        url = f"{self.triton_url(replica_id)}/v2/models/recsys"
-        resp = _http.get(url, timeout=2.0)
-        if resp.status_code != 200:
-            return None
-        versions = resp.json().get("versions") or []
-        return str(versions[0]) if versions else None
-
-    def _model_control(self, replica_id: str, action: str) -> None:
-        url = f"{self.triton_url(replica_id)}/v2/repository/models/recsys/{action}"
-        resp = _http.post(url, timeout=60.0)
-        if resp.status_code != 200:
-            raise StackError(
-                f"{replica_id}: Triton refused to {action} the model: "
-                f"{resp.text.strip()[:300]}; see {self._handle(replica_id).triton.process.log_path}"
-            )
+        return self._handle(replica_id).triton.control.served_version()
 
     def _handle(self, replica_id: str) -> _ReplicaHandle:
         self.topology.replica(replica_id)  # raises UnknownTargetError with the valid ids

@@ -25,10 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from chaosrec.adapters import http as _http
-from chaosrec.adapters.process.manager import ManagedProcess, log_tail
+from chaosrec.adapters.process.manager import ManagedProcess
+from chaosrec.adapters.triton import TritonModelControl
 from chaosrec.core.paths import cache_dir
 from chaosrec.errors import ModelLoadError, ProcessStartError, SetupError, ToolNotFoundError
 
@@ -256,20 +254,18 @@ class TritonReplica:
         return f"http://127.0.0.1:{self.ports.http}"
 
     @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.metrics}/metrics"
+    def control(self) -> TritonModelControl:
+        """Model control and readiness of this replica's model."""
+        return TritonModelControl(
+            self.http_url,
+            self.model_name,
+            model_dir=self.repo_dir / self.model_name,
+            label=self.replica_id,
+        )
 
     def model_ready(self) -> bool:
         """Per-model readiness: ``/v2/health/ready`` stays 200 while a model is unloaded."""
-        resp = _http.get(f"{self.http_url}/v2/models/{self.model_name}/ready", timeout=1.0)
-        return resp.status_code == 200
-
-    def model_ready_safe(self) -> bool:
-        """Like :meth:`model_ready`, but False instead of raising when unreachable."""
-        try:
-            return self.model_ready()
-        except httpx.HTTPError:
-            return False
+        return self.control.ready()
 
     def start(self) -> None:
         self.process.start()
@@ -279,7 +275,7 @@ class TritonReplica:
         try:
             return self.process.wait_ready()
         except ProcessStartError as err:
-            tail = log_tail(self.process.log_path, 200)
+            tail = self.process.log_tail(200)
             if "failed to load" in tail or "UNAVAILABLE" in tail:
                 reason = next(
                     (line.strip() for line in tail.splitlines() if "failed to load" in line),
@@ -294,12 +290,6 @@ class TritonReplica:
                 raise new from err
             raise
 
-    def server_metadata(self) -> dict[str, Any]:
-        resp = _http.get(f"{self.http_url}/v2", timeout=2.0)
-        resp.raise_for_status()
-        data: dict[str, Any] = resp.json()
-        return data
-
     def stop(self) -> None:
         self.process.stop(grace_s=8.0)
 
@@ -307,6 +297,7 @@ class TritonReplica:
         return {
             "replica": self.replica_id,
             "pid": self.process.pid,
+            "identity": self.process.identity.to_dict() if self.process.identity else None,
             "alive": self.process.alive,
             "http_port": self.ports.http,
             "grpc_port": self.ports.grpc,

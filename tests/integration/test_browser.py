@@ -24,7 +24,7 @@ if (!sessionStorage.getItem("loaded")) {
 
 @pytest.fixture
 def chromium(installed_tool: Any) -> Path:
-    from chaosrec.adapters.tools.report import find_chromium
+    from chaosrec.adapters.tools import find_chromium
 
     return installed_tool(find_chromium, "chromium")
 

@@ -155,7 +155,7 @@ def test_a_failed_slo_is_categorised_with_measured_vs_target(drill_run: dict[str
 def test_the_html_report_builds_and_renders_in_chromium(
     drill_run: dict[str, Any], installed_tool: Any
 ) -> None:
-    from chaosrec.adapters.tools.report import find_allure, find_chromium
+    from chaosrec.adapters.tools import find_allure, find_chromium
     from chaosrec.reporting.browser import check_report
     from chaosrec.reporting.build import build_report
 
@@ -188,7 +188,7 @@ def test_the_html_report_builds_and_renders_in_chromium(
 def test_chaosrec_report_prints_where_everything_is(
     drill_run: dict[str, Any], capsys: pytest.CaptureFixture[str], installed_tool: Any
 ) -> None:
-    from chaosrec.adapters.tools.report import find_allure
+    from chaosrec.adapters.tools import find_allure
     from chaosrec.cli import main
 
     installed_tool(find_allure, "the Allure CLI")

@@ -47,7 +47,7 @@ def test_gpu_loss_kill_holds_the_replica_down_until_revert(
         ticks = recsys.stack.supervisor_ticks
         wait_for(lambda: recsys.stack.supervisor_ticks >= ticks + 10, 10, "10 supervisor passes")
         assert not handle.triton.process.alive
-    wait_for(handle.triton.model_ready_safe, 60, "restart after release")
+    wait_for(handle.triton.control.ready_or_false, 60, "restart after release")
 
 
 def test_crash_is_restarted_and_recorded(recsys: Any, chaos: Any, wait_for: Any) -> None:

@@ -172,7 +172,7 @@ def test_crashed_replica_is_restarted(
     print(f"replica restarted and ready after {ready.detail['recovery_s']} s")
     # Killing only tritonserver can orphan its Python-backend stub (it usually notices
     # and exits); whatever is left, the reaper removes, and a second pass finds nothing.
-    from chaosrec.adapters.process.reaper import reap_orphans
+    from chaosrec.stack.reaper import reap_orphans
 
     assert clean_stack._dist is not None
     reap_orphans(clean_stack._dist.backend_dir)

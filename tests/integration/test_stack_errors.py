@@ -103,7 +103,7 @@ def test_reaper_kills_an_orphaned_stub_copy(tmp_path: Path) -> None:
     import sys
     import time
 
-    from chaosrec.adapters.process.reaper import reap_orphans
+    from chaosrec.stack.reaper import reap_orphans
 
     backend = tmp_path / "backend" / "python"
     backend.mkdir(parents=True)

@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-import chaosrec.adapters.toxiproxy as toxiproxy_module
-from chaosrec.adapters.tools.toxiproxy import ensure_toxiproxy, toxiproxy_version
+import chaosrec.adapters.toxiproxy.server as toxiproxy_server_module
+from chaosrec.adapters.tools import ensure_toxiproxy, toxiproxy_version
 from chaosrec.adapters.toxiproxy import Proxy, ToxiproxyClient, ToxiproxyServer
 from chaosrec.errors import (
     ConfigError,
@@ -562,9 +562,7 @@ def test_binary_that_exits_at_once_raises_and_leaves_nothing(tmp_path: Path) -> 
         tmp_path / "fake-toxiproxy", f"echo $$ > {pid_file}\necho 'fatal: no config'\nexit 1\n"
     )
     server = ToxiproxyServer(script, tmp_path / "toxiproxy.log")
-    with pytest.raises(
-        ProcessStartError, match="exited with code 1 before its API answered"
-    ) as info:
+    with pytest.raises(ProcessStartError, match="exited with code 1 before it was ready") as info:
         server.start()
     assert "fatal: no config" in "\n".join(info.value.__notes__)
     assert not alive(int(pid_file.read_text()))
@@ -578,7 +576,9 @@ def test_binary_that_never_answers_is_killed_with_its_children(tmp_path: Path) -
         "echo 'warming up'\nexec /bin/sleep 60\n",
     )
     server = ToxiproxyServer(script, tmp_path / "toxiproxy.log", start_timeout_s=1.0)
-    with pytest.raises(ProcessStartError, match=r"did not answer at http://.* within 1 s") as info:
+    with pytest.raises(
+        ProcessStartError, match=r"at http://\S+ \(pid \d+\) was not ready after 1 s"
+    ) as info:
         server.start()
     assert "warming up" in "\n".join(info.value.__notes__)
     assert not alive(int((tmp_path / "pid").read_text()))
@@ -596,9 +596,9 @@ def test_port_taken_by_another_toxiproxy_is_not_mistaken_for_ours(
     # A toxiproxy-server that cannot bind logs the error and keeps running, and the other
     # Toxiproxy on that port answers GET /version: readiness must check whose API it is.
     ports = iter([server.port])
-    real_free_port = toxiproxy_module._free_port
+    real_free_port = toxiproxy_server_module.free_port
     monkeypatch.setattr(
-        toxiproxy_module, "_free_port", lambda host: next(ports, None) or real_free_port(host)
+        toxiproxy_server_module, "free_port", lambda host: next(ports, None) or real_free_port(host)
     )
     log_path = tmp_path / "second.log"
     with ToxiproxyServer(binary, log_path) as second:

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from chaosrec.adapters import tools as report_tools
 from chaosrec.errors import ConfigError, ToolNotFoundError
-from chaosrec.adapters.tools import report as report_tools
 from chaosrec.reporting.build import allure_config, build_report
 from chaosrec.reporting.results import (
     CATEGORIES,
@@ -474,7 +474,7 @@ def test_a_bad_allure_bin_is_an_error_not_skipped(
     bare_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ALLURE_BIN", str(bare_env / "missing"))
-    with pytest.raises(ToolNotFoundError, match=r"ALLURE_BIN=.*not an executable"):
+    with pytest.raises(ToolNotFoundError, match=r"ALLURE_BIN=.* points at a missing file"):
         report_tools.find_allure()
 
 
@@ -494,7 +494,9 @@ def test_a_failed_npm_install_leaves_nothing_behind(bare_env: Path) -> None:
 def test_chromium_install_explains_itself_without_root(
     bare_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(report_tools.os, "geteuid", lambda: 1000)
+    from chaosrec.adapters.tools import chromium
+
+    monkeypatch.setattr(chromium.os, "geteuid", lambda: 1000)
     with pytest.raises(ToolNotFoundError, match="sudo apt-get install -y chromium"):
         report_tools.install_chromium()
     found = script(bare_env / "chromium", "exit 0")

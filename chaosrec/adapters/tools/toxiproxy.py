@@ -22,13 +22,18 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import platformdirs
-
+from chaosrec.adapters.tools._run import (
+    executable,
+    first_line,
+    from_env,
+    run_tool,
+    tool_output,
+)
+from chaosrec.core.paths import tools_dir
 from chaosrec.errors import SetupError, ToolNotFoundError
 
 __all__ = [
@@ -56,54 +61,15 @@ _VERSION_LINE = re.compile(r"version\s+v?(\d+\.\d+\.\d+[\w.+-]*)")
 # Go embeds its module list in every binary; a go-installed server reports its
 # version as "git", so this is where the real one is found.
 _BUILD_INFO = re.compile(rb"\nmod\tgithub\.com/Shopify/toxiproxy/v2\tv(\d+\.\d+\.\d+[\w.+-]*)")
-_GO_OUTPUT_TAIL_LINES = 25
-
-
-def tools_dir() -> Path:
-    """Return the folder where chaosrec keeps the tools it builds (not created here).
-
-    ``$CHAOSREC_TOOLS_DIR`` wins; else ``$CHAOSREC_CACHE_DIR/tools``; else
-    ``<user cache dir>/chaosrec/tools`` (``~/.cache/chaosrec/tools`` on Linux).
-    Empty variables count as unset.
-    """
-    explicit = os.environ.get("CHAOSREC_TOOLS_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    cache = os.environ.get("CHAOSREC_CACHE_DIR")
-    if cache:
-        return Path(cache).expanduser() / "tools"
-    return Path(platformdirs.user_cache_dir("chaosrec")) / "tools"
-
-
-def _is_executable_file(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
 
 
 def _installed_path(version: str = TOXIPROXY_VERSION) -> Path:
     return tools_dir() / f"{_BINARY_PREFIX}{version}{_EXE_SUFFIX}"
 
 
-def _from_env() -> Path | None:
-    raw = os.environ.get("TOXIPROXY_BIN")
-    if not raw:
-        return None
-    path = Path(raw).expanduser()
-    if not path.exists():
-        raise ToolNotFoundError(
-            f"TOXIPROXY_BIN={raw} points at a missing file; "
-            "set it to a toxiproxy-server binary or unset it"
-        )
-    if not _is_executable_file(path):
-        raise ToolNotFoundError(
-            f"TOXIPROXY_BIN={raw} is not an executable file; "
-            f"run `chmod +x {raw}`, point it at a toxiproxy-server binary, or unset it"
-        )
-    return path
-
-
 def _from_tools_dir() -> Path | None:
     pinned = _installed_path()
-    if _is_executable_file(pinned):
+    if executable(pinned):
         return pinned
     folder = tools_dir()
     if not folder.is_dir():
@@ -111,7 +77,7 @@ def _from_tools_dir() -> Path | None:
     candidates: list[tuple[tuple[int, int, int], Path]] = []
     for entry in folder.iterdir():
         match = _VERSIONED_NAME.match(entry.name)
-        if match and _is_executable_file(entry):
+        if match and executable(entry):
             major, minor, patch = (int(part) for part in match.groups())
             candidates.append(((major, minor, patch), entry))
     if not candidates:
@@ -128,10 +94,9 @@ def find_toxiproxy() -> Path | None:
     Raises:
         ToolNotFoundError: ``$TOXIPROXY_BIN`` is set but is not an executable file.
     """
-    for source in (_from_env, _from_tools_dir):
-        found = source()
-        if found is not None:
-            return found
+    found = from_env("TOXIPROXY_BIN", "a toxiproxy-server binary") or _from_tools_dir()
+    if found is not None:
+        return found
     on_path = shutil.which("toxiproxy-server")
     return Path(on_path) if on_path else None
 
@@ -143,10 +108,6 @@ def _no_toolchain_error() -> ToolNotFoundError:
         "install Go and run `chaosrec setup`, set TOXIPROXY_BIN to a toxiproxy-server binary, "
         "or put toxiproxy-server on PATH"
     )
-
-
-def _tail(text: str, lines: int = _GO_OUTPUT_TAIL_LINES) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 def install_toxiproxy(force: bool = False, timeout_s: float = 600.0) -> Path:
@@ -185,35 +146,13 @@ def install_toxiproxy(force: bool = False, timeout_s: float = 600.0) -> Path:
         logger.info(
             "building toxiproxy-server v%s with `go install %s`", TOXIPROXY_VERSION, package
         )
-        try:
-            result = subprocess.run(
-                command,
-                env={**os.environ, "GOBIN": str(scratch)},
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                timeout=timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as err:
-            raw = err.output or b""
-            output = raw if isinstance(raw, str) else raw.decode(errors="replace")
-            error = SetupError(
-                f"`go install {package}` did not finish within {timeout_s:g} s; "
-                "check access to the Go module proxy (GOPROXY) or raise timeout_s"
-            )
-            if output.strip():
-                error.add_note(f"last lines of go's output:\n{_tail(output)}")
-            raise error from err
-        if result.returncode != 0:
-            error = SetupError(
-                f"`go install {package}` failed with exit code {result.returncode}; "
-                "fix the problem in go's output below, or set TOXIPROXY_BIN to a prebuilt binary"
-            )
-            error.add_note(f"last lines of go's output:\n{_tail(result.stdout)}")
-            raise error
+        run_tool(
+            command,
+            env={**os.environ, "GOBIN": str(scratch)},
+            timeout_s=timeout_s,
+            fix="check access to the Go module proxy (GOPROXY), or set TOXIPROXY_BIN to a "
+            "prebuilt binary",
+        )
         built = scratch / f"server{_EXE_SUFFIX}"
         if not built.is_file():
             raise SetupError(
@@ -249,21 +188,7 @@ def toxiproxy_version(binary: Path) -> str:
     Raises:
         SetupError: the binary cannot be run or its version cannot be determined.
     """
-    try:
-        result = subprocess.run(
-            [str(binary), "-version"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError) as err:
-        raise SetupError(
-            f"cannot run {binary} -version: {err}; check that it is a toxiproxy-server binary"
-        ) from err
-    output = result.stdout + result.stderr
+    output = tool_output(Path(binary), ["-version"], timeout_s=10)
     match = _VERSION_LINE.search(output)
     if match:
         return match.group(1)
@@ -273,8 +198,7 @@ def toxiproxy_version(binary: Path) -> str:
         raise SetupError(f"cannot read {binary}: {err}; check its permissions") from err
     if embedded:
         return embedded.group(1).decode()
-    first_line = output.strip().splitlines()[0] if output.strip() else "<nothing>"
     raise SetupError(
-        f"cannot tell the version of {binary}: `-version` printed {first_line!r} and the "
-        "file has no Toxiproxy build info; point TOXIPROXY_BIN at a toxiproxy-server binary"
+        f"cannot tell the version of {binary}: `-version` printed {first_line(output)!r} "
+        "and the file has no Toxiproxy build info; point TOXIPROXY_BIN at a toxiproxy-server binary"
     )
