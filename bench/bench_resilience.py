@@ -34,7 +34,7 @@ POLICIES: dict[str, dict[str, Any]] = {
 }
 
 FAULTS: dict[str, Callable[[Chaos], Any]] = {
-    "latency 150+/-50 ms": lambda c: c.latency("region-a", ms=150, jitter=50),
+    "latency 150+/-50 ms": lambda c: c.latency("region-a", ms=150, jitter_ms=50),
     "bandwidth 2 KB/s": lambda c: c.bandwidth("region-a", kb_per_s=2),
     "black hole": lambda c: c.blackhole("region-a"),
     "GPU 25x slower": lambda c: c.gpu_degrade("region-a.r0", slowdown=25),

@@ -51,14 +51,15 @@ def _done(fault: Any) -> dict[str, Any]:
 def inject_latency(
     target: str,
     ms: float,
-    jitter: float = 0,
+    jitter_ms: float = 0,
     toxicity: float = 1.0,
     configuration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Add ``ms`` milliseconds (+/- ``jitter``) to every response through the target's
-    Toxiproxy proxies (``toxicity``: share of requests, 0-1). Reverted by rollback_all."""
+    """Add ``ms`` milliseconds (+/- ``jitter_ms`` milliseconds) to every response through
+    the target's Toxiproxy proxies (``toxicity``: share of requests, 0-1). Reverted by
+    rollback_all."""
     chaos = context.session(configuration).chaos
-    return _done(chaos.latency(target, ms, jitter, toxicity=toxicity))
+    return _done(chaos.latency(target, ms, jitter_ms, toxicity=toxicity))
 
 
 def inject_blackhole(
@@ -180,11 +181,11 @@ def inject_gpu_degrade(
 
 
 def inject_gpu_oom(
-    replica: str, rate: float = 0.3, configuration: dict[str, Any] | None = None
+    replica: str, fraction: float = 0.3, configuration: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """That share (0-1) of the replica's requests fails with CUDA out-of-memory. Reverted
-    by rollback_all."""
-    return _done(context.session(configuration).chaos.gpu_oom(replica, rate))
+    """That ``fraction`` (0-1) of the replica's inference batches fails with CUDA
+    out-of-memory. Reverted by rollback_all."""
+    return _done(context.session(configuration).chaos.gpu_oom(replica, fraction))
 
 
 def inject_crash(

@@ -4,23 +4,25 @@ Every method checks its arguments and resolves its target *before* touching
 anything, injects at once, and returns the :class:`~chaosrec.faults.base.Fault`,
 which is also a context manager::
 
-    with chaos.latency("region-b", ms=200, jitter=20):
+    with chaos.latency("region-b", ms=200, jitter_ms=20):
         ...                       # reverted on leaving the block
     fault = chaos.down("payments-db")
     fault.revert()                # or left to rollback_all() at teardown
 
 Targets: ``"all"``, a region (``"region-a"``), a replica (``"region-a.r0"``) when
 a recommender topology is known; otherwise (or also) any Toxiproxy proxy, by
-name or as a :class:`~chaosrec.adapters.toxiproxy.Proxy`.
+name or as any object with a ``name`` (chaosrec's :class:`~chaosrec.adapters.toxiproxy.Proxy`,
+toxiproxy-python's ``Proxy``) whose proxy lives on the injector's Toxiproxy server.
 """
 
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from chaosrec.adapters.toxiproxy import Proxy, ToxiproxyClient
+from chaosrec.adapters.toxiproxy import ToxiproxyClient
 from chaosrec.core.topology import Topology
 from chaosrec.core.validation import (
     check_choice,
@@ -37,13 +39,43 @@ from chaosrec.faults.model_version import ModelVersionSwap
 from chaosrec.faults.network import ProxyDown, Toxic
 from chaosrec.faults.process import ReplicaKilled
 
-__all__ = ["DIRECTIONS", "GPU_LOSS_MODES", "REGION_OUTAGE_MODES", "Chaos"]
+__all__ = [
+    "DIRECTIONS",
+    "GPU_LOSS_MODES",
+    "REGION_OUTAGE_MODES",
+    "Chaos",
+    "ProxyLike",
+    "Target",
+]
+
+if TYPE_CHECKING:
+    from chaosrec.faults.guardrail import Guardrail
 
 DIRECTIONS = ("downstream", "upstream")
 REGION_OUTAGE_MODES = ("refuse", "blackhole", "kill")
 GPU_LOSS_MODES = ("error", "unload", "kill")
 _MAX_MS = 3_600_000
-Target = str | Proxy
+
+
+@runtime_checkable
+class ProxyLike(Protocol):
+    """Anything naming a Toxiproxy proxy: chaosrec's ``Proxy``, toxiproxy-python's
+    ``Proxy``, or your own object with a ``name``."""
+
+    @property
+    def name(self) -> str: ...
+
+
+Target = str | ProxyLike
+"""A fault's target: ``"all"``, a region, a replica, a proxy name, or a :class:`ProxyLike`."""
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(
+        f"{old}= is deprecated; use {new}= (same meaning, the unit is in the name)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 class Chaos:
@@ -88,8 +120,14 @@ class Chaos:
 
     def resolve_proxies(self, target: Target) -> tuple[str, ...]:
         """Proxy names for a target; :class:`UnknownTargetError` lists what exists."""
-        if isinstance(target, Proxy):
-            return (target.name,)
+        if not isinstance(target, str) and isinstance(target, ProxyLike):
+            name = target.name
+            if not isinstance(name, str) or name not in self.toxiproxy.proxies():
+                raise UnknownTargetError(
+                    f"target {target!r} names proxy {name!r}, which is not on the Toxiproxy "
+                    f"server at {self.toxiproxy.api_url}; create it there first"
+                )
+            return (name,)
         if not isinstance(target, str) or not target:
             raise UnknownTargetError(
                 f"target={target!r} must be 'all', a region, a replica or a proxy name"
@@ -118,7 +156,7 @@ class Chaos:
                 f"{fault} needs the embedded recommender stack (it acts inside Triton "
                 "replicas); with a remote target only network faults are available"
             )
-        if isinstance(target, Proxy):
+        if not isinstance(target, str) and isinstance(target, ProxyLike):
             target = target.name
         if not isinstance(target, str):
             raise UnknownTargetError(f"target={target!r} must be 'all', a region or a replica")
@@ -195,7 +233,7 @@ class Chaos:
         check_fraction("toxicity", toxicity)
         check_choice("direction", direction, DIRECTIONS)
         proxies = self.resolve_proxies(target)
-        name = target.name if isinstance(target, Proxy) else target
+        name = _name(target)
         extra = "" if toxicity >= 1.0 else f", toxicity={toxicity:g}"
         way = "" if direction == "downstream" else f", direction={direction}"
         label = f"{kind}({name}{shown}{extra}{way})"
@@ -217,22 +255,27 @@ class Chaos:
         self,
         target: Target,
         ms: float,
-        jitter: float = 0,
+        jitter_ms: float = 0,
         *,
         toxicity: float = 1.0,
         direction: str = "downstream",
+        jitter: float | None = None,
     ) -> Fault:
-        """Add ``ms`` milliseconds (± ``jitter``) to every response through the target."""
+        """Add ``ms`` milliseconds (± ``jitter_ms`` milliseconds) to every response
+        through the target. (``jitter=`` is the deprecated name of ``jitter_ms``.)"""
+        if jitter is not None:
+            _deprecated("jitter", "jitter_ms")
+            jitter_ms = jitter
         ms = check_non_negative("ms", ms, maximum=_MAX_MS)
-        jitter = check_non_negative("jitter", jitter, maximum=_MAX_MS)
+        jitter_ms = check_non_negative("jitter_ms", jitter_ms, maximum=_MAX_MS)
         return self._toxic(
             "latency",
             target,
             "latency",
-            {"latency": round(ms), "jitter": round(jitter)},
+            {"latency": round(ms), "jitter": round(jitter_ms)},
             toxicity,
             direction,
-            f", ms={ms:g}" + (f", jitter={jitter:g}" if jitter else ""),
+            f", ms={ms:g}" + (f", jitter_ms={jitter_ms:g}" if jitter_ms else ""),
         )
 
     def bandwidth(
@@ -366,7 +409,7 @@ class Chaos:
     def down(self, target: Target) -> Fault:
         """Disable the target's proxies: open connections close, new ones are refused."""
         proxies = self.resolve_proxies(target)
-        name = target.name if isinstance(target, Proxy) else target
+        name = _name(target)
         return self._start(
             ProxyDown(
                 self.toxiproxy, proxies, label=f"down({name})", traffic=self._refusal_evidence()
@@ -473,9 +516,15 @@ class Chaos:
             )
         )
 
-    def gpu_oom(self, replica: Target, rate: float = 0.3) -> Fault:
-        """That share of requests on the replica fails with CUDA out-of-memory."""
-        share = check_fraction("rate", rate)
+    def gpu_oom(
+        self, replica: Target, fraction: float = 0.3, *, rate: float | None = None
+    ) -> Fault:
+        """That ``fraction`` (0-1) of the replica's inference batches fails with CUDA
+        out-of-memory. (``rate=`` is the deprecated name of ``fraction``.)"""
+        if rate is not None:
+            _deprecated("rate", "fraction")
+            fraction = rate
+        share = check_fraction("fraction", fraction)
         replicas = self.resolve_replicas(replica, "gpu_oom")
         assert self.control is not None
         return self._start(
@@ -484,7 +533,7 @@ class Chaos:
                 replicas,
                 kind="gpu_oom",
                 fault={"oom_rate": share},
-                label=f"gpu_oom({_name(replica)}, rate={share:g})",
+                label=f"gpu_oom({_name(replica)}, fraction={share:g})",
                 traffic=self.traffic,
             )
         )
@@ -546,7 +595,7 @@ class Chaos:
         poll_s: float = 0.1,
         window_s: float = 0.5,
         **conditions: float,
-    ) -> Any:
+    ) -> Guardrail:
         """Stop conditions (``error_rate_above=``, ``availability_below=``,
         ``degraded_share_above=``, ``p99_ms_above=``, each held ``for_s=`` seconds) over
         ``source`` (a running load run or the gateway URL): when one holds, every fault of
@@ -564,4 +613,4 @@ class Chaos:
 
 
 def _name(target: Target) -> str:
-    return target.name if isinstance(target, Proxy) else str(target)
+    return str(target) if isinstance(target, str) else str(target.name)

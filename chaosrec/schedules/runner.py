@@ -100,8 +100,8 @@ def check_schedule(schedule: FaultSchedule, topology: Topology, *, embedded: boo
 def _inject(chaos: Chaos, fault: ScheduledFault) -> Fault:
     kind, target = fault.kind, fault.target
     if kind == "latency":
-        ms, jitter = float(fault.param("ms")), float(fault.param("jitter"))
-        return chaos.latency(target, ms=ms, jitter=jitter)
+        ms, jitter_ms = float(fault.param("ms")), float(fault.param("jitter_ms"))
+        return chaos.latency(target, ms=ms, jitter_ms=jitter_ms)
     if kind == "blackhole":
         return chaos.blackhole(target)
     if kind == "down":
@@ -113,7 +113,7 @@ def _inject(chaos: Chaos, fault: ScheduledFault) -> Fault:
     if kind == "gpu_degrade":
         return chaos.gpu_degrade(target, slowdown=float(fault.param("slowdown")))
     if kind == "gpu_oom":
-        return chaos.gpu_oom(target, rate=float(fault.param("rate")))
+        return chaos.gpu_oom(target, fraction=float(fault.param("fraction")))
     if kind == "crash":
         return chaos.crash(target)
     raise UnsupportedFaultError(f"fault kind {kind!r} cannot be played")  # pragma: no cover

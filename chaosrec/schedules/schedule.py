@@ -51,14 +51,20 @@ _GPU_LOSS_MODES = ("error", "unload", "kill")
 
 #: fault kind -> {parameter: its default}; every parameter is optional
 FAULT_KINDS: Mapping[str, Mapping[str, float | str]] = {
-    "latency": {"ms": 200.0, "jitter": 0.0},
+    "latency": {"ms": 200.0, "jitter_ms": 0.0},
     "blackhole": {},
     "down": {},
     "region_outage": {"mode": "refuse"},
     "gpu_loss": {"mode": "error"},
     "gpu_degrade": {"slowdown": 4.0},
-    "gpu_oom": {"rate": 0.3},
+    "gpu_oom": {"fraction": 0.3},
     "crash": {},
+}
+
+#: parameter names of schedules saved before the units moved into the names
+_LEGACY_PARAMS: Mapping[tuple[str, str], str] = {
+    ("latency", "jitter"): "jitter_ms",
+    ("gpu_oom", "rate"): "fraction",
 }
 
 
@@ -114,6 +120,8 @@ class ScheduledFault:
             )
         if not isinstance(self.params, Mapping):
             raise ConfigError(f"{where}.params={self.params!r} must be a mapping")
+        params = {_LEGACY_PARAMS.get((self.kind, k), k): v for k, v in self.params.items()}
+        object.__setattr__(self, "params", params)
         allowed = FAULT_KINDS[self.kind]
         unknown = sorted(set(self.params) - set(allowed))
         if unknown:

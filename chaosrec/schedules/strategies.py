@@ -40,7 +40,7 @@ __all__ = ["fault_schedules", "scheduled_faults", "targets_for"]
 LATENCY_MS = (50.0, 100.0, 600.0, 1500.0)
 JITTER_MS = (0.0, 20.0)
 SLOWDOWNS = (2.0, 4.0, 16.0)
-OOM_RATES = (0.1, 0.5, 1.0)
+OOM_FRACTIONS = (0.1, 0.5, 1.0)
 
 
 def targets_for(kind: str, topology: Topology) -> list[str]:
@@ -62,7 +62,7 @@ def targets_for(kind: str, topology: Topology) -> list[str]:
 def _params(kind: str, profile: SearchProfile) -> st.SearchStrategy[dict[str, Any]]:
     if kind == "latency":
         return st.fixed_dictionaries(
-            {"ms": st.sampled_from(LATENCY_MS), "jitter": st.sampled_from(JITTER_MS)}
+            {"ms": st.sampled_from(LATENCY_MS), "jitter_ms": st.sampled_from(JITTER_MS)}
         )
     if kind == "region_outage":
         return st.fixed_dictionaries({"mode": st.sampled_from(profile.region_outage_modes)})
@@ -71,7 +71,7 @@ def _params(kind: str, profile: SearchProfile) -> st.SearchStrategy[dict[str, An
     if kind == "gpu_degrade":
         return st.fixed_dictionaries({"slowdown": st.sampled_from(SLOWDOWNS)})
     if kind == "gpu_oom":
-        return st.fixed_dictionaries({"rate": st.sampled_from(OOM_RATES)})
+        return st.fixed_dictionaries({"fraction": st.sampled_from(OOM_FRACTIONS)})
     return st.just({})
 
 

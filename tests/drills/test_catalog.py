@@ -86,7 +86,7 @@ def test_home_region_link_latency_and_jitter(recsys: Any, chaos: Any, load: Any,
     two health checks the slow region is tried after the fast one; nothing fails."""
     with load.run(rate=RATE, duration=10) as run:
         run.wait(2)
-        with chaos.latency("region-a", ms=150, jitter=50):
+        with chaos.latency("region-a", ms=150, jitter_ms=50):
             run.wait(5)
     slo.assert_met(run, availability=1.0, lost=0, degraded_share=0.0, p99_ms=150)
 
@@ -121,7 +121,7 @@ def test_gpu_out_of_memory_bursts(recsys: Any, chaos: Any, load: Any, slo: Any) 
     with load.run(rate=RATE, duration=9) as run:
         run.wait(2)
         for _ in range(3):
-            with chaos.gpu_oom("region-a.r1", rate=0.4):
+            with chaos.gpu_oom("region-a.r1", fraction=0.4):
                 run.wait(1)
             run.wait(1)
     slo.assert_met(run, availability=1.0, lost=0, degraded_share=0.0, p99_ms=250)

@@ -74,7 +74,7 @@ def test_bad_input_rejected_before_injection(
 
 def test_faults_revert_on_exit_and_on_rollback_all(toxiproxy: Any, upstream_proxy: Any) -> None:
     chaos = Chaos(toxiproxy.client)
-    with chaos.latency(upstream_proxy, ms=100, jitter=10) as fault:
+    with chaos.latency(upstream_proxy, ms=100, jitter_ms=10) as fault:
         toxics = toxiproxy.client.toxics(upstream_proxy.name)
         assert [(t.type, t.attributes["latency"]) for t in toxics] == [("latency", 100)]
         assert fault.active
@@ -105,4 +105,17 @@ def test_every_toxic_applies_and_reverts(toxiproxy: Any, upstream_proxy: Any, me
     ):
         (toxic,) = toxiproxy.client.toxics(upstream_proxy.name)
         assert toxic.stream == "upstream" and toxic.toxicity == 0.5
+    assert toxiproxy.client.is_clean()
+
+
+def test_old_argument_names_still_work_with_a_deprecation_warning(
+    toxiproxy: Any, upstream_proxy: Any
+) -> None:
+    chaos = Chaos(toxiproxy.client)
+    with pytest.warns(DeprecationWarning, match="jitter= is deprecated; use jitter_ms="):
+        fault = chaos.latency(upstream_proxy, ms=10, jitter=5)
+    with fault:
+        (toxic,) = toxiproxy.client.toxics(upstream_proxy.name)
+        assert dict(toxic.attributes) == {"latency": 10, "jitter": 5}
+        assert fault.label == "latency(chaos-test-upstream, ms=10, jitter_ms=5)"
     assert toxiproxy.client.is_clean()

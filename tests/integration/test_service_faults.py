@@ -90,7 +90,7 @@ def test_gpu_degrade_slows_only_that_replica(recsys: Any, chaos: Any) -> None:
 
 
 def test_gpu_oom_fails_a_share_of_attempts(recsys: Any, chaos: Any) -> None:
-    with chaos.gpu_oom("region-a", rate=0.5):
+    with chaos.gpu_oom("region-a", fraction=0.5):
         answers = _served(recsys, 100)
     assert all(not a["degraded"] for a in answers)
     retried = sum(a["attempts"] > 1 for a in answers)

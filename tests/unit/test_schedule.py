@@ -30,7 +30,7 @@ OUTAGE = ScheduledFault("region_outage", "region-a", {"mode": "refuse"}, 0.5, 1.
             r"unknown key\(s\) \['ms'\] for region_outage; allowed: \['mode'\]",
         ),
         ({"kind": "gpu_degrade", "params": {"slowdown": 1}}, r"slowdown=1 must be > 1"),
-        ({"kind": "gpu_oom", "params": {"rate": 1.5}}, r"rate=1\.5 is outside \[0, 1\]"),
+        ({"kind": "gpu_oom", "params": {"fraction": 1.5}}, r"fraction=1\.5 is outside \[0, 1\]"),
         ({"kind": "down", "params": {"x": 1}}, r"allowed: none"),
         ({"start_s": -1}, r"fault\.start_s=-1 must be >= 0"),
         ({"start_s": 2.0, "stop_s": 1.0}, r"stop_s=1\.0 must be after start_s=2\.0"),
@@ -74,7 +74,7 @@ def test_json_round_trip_and_file(tmp_path: Path) -> None:
     schedule = FaultSchedule(
         (
             OUTAGE,
-            ScheduledFault("latency", "region-b.r0", {"ms": 600, "jitter": 20}, 0, 2.25),
+            ScheduledFault("latency", "region-b.r0", {"ms": 600, "jitter_ms": 20}, 0, 2.25),
             ScheduledFault("crash", "region-a.r1", {}, 1, 2),
         ),
         horizon_s=3,
@@ -87,7 +87,7 @@ def test_json_round_trip_and_file(tmp_path: Path) -> None:
     assert data["faults"][1] == {
         "kind": "latency",
         "target": "region-b.r0",
-        "params": {"jitter": 20.0, "ms": 600.0},
+        "params": {"jitter_ms": 20.0, "ms": 600.0},
         "start_s": 0.0,
         "stop_s": 2.25,
     }
@@ -137,7 +137,7 @@ def test_a_bad_schedule_file_names_the_file_and_the_problem(
 def test_describe_is_one_line_per_fault_in_start_order() -> None:
     schedule = FaultSchedule(
         (
-            ScheduledFault("gpu_oom", "region-b.r0", {"rate": 0.5}, 1.0, 2.0),
+            ScheduledFault("gpu_oom", "region-b.r0", {"fraction": 0.5}, 1.0, 2.0),
             OUTAGE,
         ),
         horizon_s=3,
@@ -145,7 +145,7 @@ def test_describe_is_one_line_per_fault_in_start_order() -> None:
     assert schedule.describe() == (
         "schedule over 3 s, 2 faults:\n"
         "  1. t=0.50-1.50 s  region_outage(region-a, mode=refuse)\n"
-        "  2. t=1.00-2.00 s  gpu_oom(region-b.r0, rate=0.5)"
+        "  2. t=1.00-2.00 s  gpu_oom(region-b.r0, fraction=0.5)"
     )
     assert FaultSchedule((), 3).describe() == "schedule over 3 s, 0 faults (steady state)"
 
@@ -200,3 +200,16 @@ def test_the_search_option_rejects_an_unknown_profile(pytester: pytest.Pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     ok = pytester.runpytest_subprocess("--chaosrec-search=thorough")
     ok.assert_outcomes(passed=1)
+
+
+def test_schedules_saved_with_the_old_parameter_names_still_load() -> None:
+    old = {
+        "kind": "latency",
+        "target": "all",
+        "params": {"ms": 100, "jitter": 5},
+        "start_s": 0,
+        "stop_s": 1,
+    }
+    assert ScheduledFault.from_dict(old).params == {"jitter_ms": 5.0, "ms": 100.0}
+    oom = {"kind": "gpu_oom", "target": "all", "params": {"rate": 0.2}, "start_s": 0, "stop_s": 1}
+    assert ScheduledFault.from_dict(oom).params == {"fraction": 0.2}
