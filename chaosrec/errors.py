@@ -8,7 +8,9 @@ also ``ValueError`` (or ``TypeError``) so generic code handles them naturally::
     ├── ConfigError (ValueError)          bad argument, topology, profile or option
     │   └── UnknownTargetError            a region / replica / proxy that does not exist
     ├── SetupError                        a required tool is missing or failed to install
-    │   └── ToolNotFoundError             e.g. no toxiproxy-server binary and no Go toolchain
+    │   ├── ToolNotFoundError             e.g. no toxiproxy-server binary and no Go toolchain
+    │   └── MissingExtraError (ImportError) an optional dependency is not installed: the
+    │                                     message names the extra (pip install 'chaosrec[X]')
     ├── StackError                        the embedded stack failed to start or stop
     │   ├── PortInUseError                a fixed port asked for is already taken
     │   ├── ProcessStartError             a process exited or never became ready
@@ -21,8 +23,8 @@ also ``ValueError`` (or ``TypeError``) so generic code handles them naturally::
     ├── UnsupportedFaultError (ConfigError) the target cannot perform this fault (e.g. remote GPU)
     └── DrillAssertionError (AssertionError)
         ├── SLOViolation                  an objective failed; carries the verdict
-        │   └── ScheduleViolation         (chaosrec.schedules.search) a fault schedule broke
-        │                                 an invariant; carries the minimal schedule's run
+        │   └── ScheduleViolation         a fault schedule broke an invariant; carries the
+        │                                 minimal schedule's run and its replay file
         ├── DrillInconclusive             the measurement cannot be trusted; carries the verdict
         ├── SteadyStateDeviated           a steady-state hypothesis did not hold
         └── GuardrailTripped              a stop condition aborted the drill; faults rolled back
@@ -33,6 +35,8 @@ explains the failure, its tail is attached with ``add_note``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "BackupError",
     "ChaosrecError",
@@ -40,12 +44,14 @@ __all__ = [
     "DrillAssertionError",
     "DrillInconclusive",
     "GuardrailTripped",
+    "MissingExtraError",
     "ModelError",
     "ModelLoadError",
     "PortInUseError",
     "ProcessStartError",
     "RollbackError",
     "SLOViolation",
+    "ScheduleViolation",
     "SetupError",
     "StackError",
     "SteadyStateDeviated",
@@ -74,6 +80,19 @@ class SetupError(ChaosrecError):
 
 class ToolNotFoundError(SetupError):
     """A required executable (toxiproxy-server, tritonserver, go) could not be found."""
+
+
+class MissingExtraError(SetupError, ImportError):
+    """An optional dependency is not installed. The message says which feature needs
+    it and the command that installs it: ``pip install 'chaosrec[EXTRA]'``."""
+
+    def __init__(self, feature: str, extra: str, package: str) -> None:
+        super().__init__(
+            f"{feature} needs {package}, which is not installed; install it with "
+            f"pip install 'chaosrec[{extra}]'"
+        )
+        self.extra = extra
+        self.package = package
 
 
 class StackError(ChaosrecError):
@@ -123,6 +142,19 @@ class DrillAssertionError(ChaosrecError, AssertionError):
 
 class SLOViolation(DrillAssertionError):
     """At least one service-level objective failed; the message shows measured vs target."""
+
+
+class ScheduleViolation(SLOViolation):
+    """A fault schedule broke an invariant (the Hypothesis fault-schedule search):
+    ``run`` holds the minimal failing run (a ``chaosrec.schedules.ScheduleRun``) and
+    ``path`` the JSON file that replays it (None if it was not saved)."""
+
+    def __init__(
+        self, message: str, verdict: object = None, *, run: object, path: Path | None
+    ) -> None:
+        super().__init__(message, verdict)
+        self.run = run
+        self.path = path
 
 
 class DrillInconclusive(DrillAssertionError):

@@ -24,16 +24,15 @@ __all__ = ["discover"]
 def discover(discover_system: bool = True) -> dict[str, Any]:
     """Chaos Toolkit discovery: chaosrec's actions and probes (and, with
     ``discover_system``, the stack ``chaosrec stack up`` started, when one is running)."""
-    try:
-        from chaoslib.discovery.discover import (
-            discover_actions,
-            discover_probes,
-            initialize_discovery_result,
-        )
-    except ImportError as err:
-        from chaosrec.errors import ConfigError
+    from chaosrec.core.extras import require
 
-        raise ConfigError("discovery needs chaostoolkit-lib: pip install 'chaosrec[ctk]'") from err
+    require("chaoslib", extra="ctk", feature="Chaos Toolkit discovery")
+    from chaoslib.discovery.discover import (
+        discover_actions,
+        discover_probes,
+        initialize_discovery_result,
+    )
+
     import chaosrec
 
     result: dict[str, Any] = initialize_discovery_result("chaosrec", chaosrec.__version__, "recsys")

@@ -185,14 +185,9 @@ class K8sCall:
         }
 
     def resolve(self) -> Callable[..., Any]:
-        import importlib
+        from chaosrec.core.extras import require
 
-        try:
-            module = importlib.import_module(self.module)
-        except ImportError as err:
-            raise ConfigError(
-                f"{self.module} is missing: install the k8s extra (pip install 'chaosrec[k8s]')"
-            ) from err
+        module = require(self.module, extra="k8s", feature="Kubernetes faults")
         func: Callable[..., Any] = getattr(module, self.func)
         return func
 

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from chaosrec.core.extras import require
 from chaosrec.errors import ConfigError, GuardrailTripped, RollbackError, SteadyStateDeviated
 
 __all__ = ["SETTINGS", "check_journal", "failures", "load", "run", "validate"]
@@ -29,12 +30,7 @@ _VAR = re.compile(r"\$\{([A-Za-z0-9_.-]+)\}")
 
 
 def _chaoslib() -> None:
-    try:
-        import chaoslib  # noqa: F401
-    except ImportError as err:
-        raise ConfigError(
-            "the Chaos Toolkit front needs chaostoolkit-lib: pip install 'chaosrec[ctk]'"
-        ) from err
+    require("chaoslib", extra="ctk", feature="the Chaos Toolkit front")
 
 
 def load(path: str | Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import math
 import warnings
 from typing import Any
 
-from chaosrec.errors import SetupError
+from chaosrec.core.extras import require
 from chaosrec.reporting.results import timeline
 from chaosrec.slo.log import RequestLog
 
@@ -24,13 +24,7 @@ _MAX_LABELLED_FAULTS = 6
 
 
 def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError as err:
-        raise SetupError(
-            "drawing drill charts needs matplotlib; install chaosrec's report extra: "
-            "pip install 'chaosrec[report]'"
-        ) from err
+    matplotlib = require("matplotlib", extra="report", feature="drawing drill charts")
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 

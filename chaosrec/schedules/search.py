@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from chaosrec.core.topology import Topology
-from chaosrec.errors import ConfigError, SetupError, SLOViolation, SteadyStateDeviated
+from chaosrec.errors import (
+    ConfigError,
+    MissingExtraError,
+    ScheduleViolation,
+    SteadyStateDeviated,
+)
 from chaosrec.schedules.profiles import SearchProfile
 from chaosrec.schedules.runner import ScheduleRun
 from chaosrec.schedules.schedule import FaultSchedule
@@ -35,9 +40,7 @@ try:
     from hypothesis import seed as hypothesis_seed
     from hypothesis.errors import Flaky
 except ImportError as err:  # pragma: no cover - hypothesis ships with chaosrec[search]
-    raise SetupError(
-        "the fault-schedule search needs Hypothesis; install it with pip install 'chaosrec[search]'"
-    ) from err
+    raise MissingExtraError("the fault-schedule search", "search", "hypothesis") from err
 
 __all__ = [
     "ScheduleViolation",
@@ -48,16 +51,6 @@ __all__ = [
 ]
 
 Play = Callable[[FaultSchedule], ScheduleRun]
-
-
-class ScheduleViolation(SLOViolation):
-    """A fault schedule broke an invariant; ``run`` holds the minimal failing run and
-    ``path`` the JSON file that replays it."""
-
-    def __init__(self, message: str, run: ScheduleRun, path: Path | None) -> None:
-        super().__init__(message, [r.verdict for r in run.results if r.verdict is not None])
-        self.run = run
-        self.path = path
 
 
 class _Violated(Exception):
@@ -133,10 +126,12 @@ class SearchResult:
     def raise_if_failed(self) -> None:
         """Raise :class:`ScheduleViolation` with :meth:`message` if a schedule failed."""
         if self.minimal is not None:
+            run = self.minimal
             raise ScheduleViolation(
                 "fault-schedule search broke an invariant: " + self.message(),
-                self.minimal,
-                self.path,
+                [r.verdict for r in run.results if r.verdict is not None],
+                run=run,
+                path=self.path,
             )
 
     def to_dict(self) -> dict[str, Any]:

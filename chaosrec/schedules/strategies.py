@@ -23,16 +23,14 @@ import math
 from typing import Any
 
 from chaosrec.core.topology import Topology
-from chaosrec.errors import SetupError
+from chaosrec.errors import MissingExtraError
 from chaosrec.schedules.profiles import SearchProfile
 from chaosrec.schedules.schedule import FaultSchedule, ScheduledFault
 
 try:
     from hypothesis import strategies as st
 except ImportError as err:  # pragma: no cover - hypothesis ships with chaosrec[search]
-    raise SetupError(
-        "the fault-schedule search needs Hypothesis; install it with pip install 'chaosrec[search]'"
-    ) from err
+    raise MissingExtraError("the fault-schedule search", "search", "hypothesis") from err
 
 __all__ = ["fault_schedules", "scheduled_faults", "targets_for"]
 

@@ -31,3 +31,51 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+SUBPACKAGES = [
+    "chaosrec.adapters",
+    "chaosrec.adapters.process",
+    "chaosrec.adapters.tools",
+    "chaosrec.adapters.toxiproxy",
+    "chaosrec.core",
+    "chaosrec.ctk",
+    "chaosrec.drill",
+    "chaosrec.faults",
+    "chaosrec.load",
+    "chaosrec.model",
+    "chaosrec.reporting",
+    "chaosrec.schedules",
+    "chaosrec.slo",
+    "chaosrec.stack",
+    "chaosrec.steady_state",
+]
+
+
+def _isort_order(name: str) -> tuple[int, str]:
+    """ruff's RUF022 order: SCREAMING_CASE, then CamelCase, then the rest, each sorted."""
+    return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
+
+
+def test_every_subpackage_has_a_sorted_all_of_real_names() -> None:
+    import importlib
+
+    for name in SUBPACKAGES:
+        module = importlib.import_module(name)
+        assert hasattr(module, "__all__"), f"{name} has no __all__"
+        assert list(module.__all__) == sorted(module.__all__, key=_isort_order), (
+            f"{name}.__all__ is not sorted (constants, then classes, then the rest)"
+        )
+        for attr in module.__all__:
+            assert hasattr(module, attr), f"{name}.__all__ names missing {attr}"
+
+
+def test_importing_the_plugin_loads_no_heavy_or_optional_package() -> None:
+    heavy = ("torch", "tritonclient", "aiohttp", "chaoslib", "allure", "matplotlib")
+    code = (
+        "import sys, chaosrec.plugin;"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules or "
+        "any(k.startswith(m + '.') for k in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
