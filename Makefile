@@ -1,11 +1,12 @@
 # The two commands: `make drill` (run the DR drills on the embedded stack) and
 # `make test` (the whole suite). Both install everything they need first.
+# `make check` is the inner loop: everything that needs no running process (< 1 min).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.chaosrec-installed
 
-.PHONY: setup test drill lint bench clean experiments
+.PHONY: setup test check drill lint bench clean experiments
 
 setup: $(STAMP)
 	$(PY) -m chaosrec setup
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: setup
+test: setup lint
 	$(PY) -m pytest
 
 # The report is built even when drills fail; the target exits with pytest's status.
@@ -28,10 +29,15 @@ drill: setup
 		|| { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
 
-lint: setup
+lint: $(STAMP)
 	$(VENV)/bin/ruff check chaosrec tests bench
 	$(VENV)/bin/ruff format --check chaosrec tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+# No process is started: lint, types, the import-layer contract, the offline tests.
+check: lint
+	$(PY) -m pytest -q -m "not integration" -n 2 tests/unit
 
 bench: setup
 	$(PY) bench/bench_stack.py

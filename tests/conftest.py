@@ -22,6 +22,20 @@ settings.register_profile("dev", print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
+_SLOW_FOLDERS = ("integration", "drills")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Everything outside ``tests/unit`` starts real processes: mark it ``integration``,
+    so ``-m "not integration"`` (``make check``) selects the fast, offline tier."""
+    root = Path(__file__).parent
+    for item in items:
+        path = Path(str(item.path))
+        inside = path.parent.name in _SLOW_FOLDERS and path.parent.parent == root
+        if inside or root not in path.parents:  # tests/integration, tests/drills, experiments/
+            item.add_marker(pytest.mark.integration)
+
+
 def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
     """Poll ``predicate`` every 20 ms; seconds until it held; fail after ``timeout_s``."""
     started = time.monotonic()

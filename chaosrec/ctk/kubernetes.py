@@ -36,7 +36,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from chaosrec.core.validation import check_choice, check_positive_int
@@ -359,12 +358,3 @@ class KubernetesFaults:
                 planned.add_listener(listener)
             self.chaos.faults.append(planned)
         return planned.inject()
-
-
-def load_kubernetes_section(path: Path) -> KubernetesSpec | None:
-    """The ``kubernetes`` section of a target file, or None when it has none."""
-    from chaosrec.drill.target import load_remote_config
-
-    data = load_remote_config(path)
-    section = data.get("kubernetes")
-    return None if section is None else parse_kubernetes(section, f"{path}:kubernetes")

@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,20 +25,11 @@ from chaosrec.model.catalog import Catalog
 from chaosrec.model.metrics import metrics_at_k
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 __all__ = ["evaluate", "popularity_recommendations", "recommend"]
 
 IntArray = npt.NDArray[np.int64]
-
-
-class _HasModelFile(Protocol):
-    def load_module(self) -> torch.jit.ScriptModule: ...
-
-
-class _HasModule(Protocol):
-    @property
-    def module(self) -> torch.nn.Module: ...
 
 
 Recommender = Callable[..., Any]

@@ -151,7 +151,6 @@ class EmbeddedStack:
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
         self._supervisor: threading.Thread | None = None
-        self._state_listeners: list[Any] = []
 
     # -- public properties ----------------------------------------------------------
 
@@ -165,12 +164,6 @@ class EmbeddedStack:
         if self._toxiproxy is None:
             raise StackError("the stack is not started; call start() first")
         return self._toxiproxy.client
-
-    @property
-    def toxiproxy_api_url(self) -> str:
-        if self._toxiproxy is None:
-            raise StackError("the stack is not started; call start() first")
-        return str(self._toxiproxy.api_url)
 
     # -- lifecycle ------------------------------------------------------------------
 
