@@ -21,9 +21,9 @@ The package is layered, bottom to top; a layer imports only layers below it
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from chaosrec.core.lazy import lazy_attributes
 from chaosrec.core.topology import Replica, Topology, load_topology
 from chaosrec.errors import (
     BackupError,
@@ -102,20 +102,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Load the public names that need heavier modules on first access (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
 def discover(discover_system: bool = True) -> dict[str, object]:
     """Chaos Toolkit discovery hook (``chaos discover --no-install chaosrec``); needs the
     ``ctk`` extra. See :func:`chaosrec.ctk.discover`."""
@@ -181,3 +167,5 @@ __all__ = [
     "evaluate",
     "load_topology",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaosrec.adapters.tools import allure_version, install_allure
+from chaosrec.adapters.tools import allure_version, install_allure, run_tool
 from chaosrec.errors import ConfigError, SetupError
 from chaosrec.reporting.results import CATEGORIES
 from chaosrec.reporting.run_files import SUMMARY_HTML, SUMMARY_MD
@@ -70,33 +69,12 @@ def allure_config(out_dir: Path, history: Path, name: str = REPORT_NAME) -> dict
 
 
 def _run(command: list[str], timeout_s: float, cwd: Path) -> None:
-    try:
-        result = subprocess.run(
-            command,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            timeout=timeout_s,
-            check=False,
-            env=None,
-        )
-    except subprocess.TimeoutExpired as err:
-        raise SetupError(
-            f"`{' '.join(command)}` did not finish within {timeout_s:g} s; check the results "
-            "folder size or raise timeout_s"
-        ) from err
-    if result.returncode != 0:
-        error = SetupError(
-            f"`{' '.join(command)}` failed with exit code {result.returncode}; see the Allure "
-            "output below"
-        )
-        error.add_note(
-            "last lines of allure's output:\n" + "\n".join(result.stdout.splitlines()[-25:])
-        )
-        raise error
+    run_tool(
+        command,
+        timeout_s=timeout_s,
+        cwd=cwd,
+        fix="see Allure's output below (a very large results folder may need a longer timeout_s)",
+    )
 
 
 def build_report(

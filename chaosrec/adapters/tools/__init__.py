@@ -6,6 +6,7 @@ helpers (:mod:`._run`: run with a deadline and the output's tail, version probes
 ``$X_BIN`` overrides).
 """
 
+from chaosrec.adapters.tools._run import run_tool
 from chaosrec.adapters.tools.allure import (
     ALLURE_VERSION,
     allure_version,
@@ -35,6 +36,7 @@ __all__ = [
     "install_allure",
     "install_chromium",
     "install_toxiproxy",
+    "run_tool",
     "tools_dir",
     "toxiproxy_version",
 ]
