@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from hdrh.histogram import HdrHistogram
+
+from chaosrec.slo.measures import nearest_rank
 
 __all__ = ["LatencyHistogram"]
 
@@ -37,23 +38,18 @@ class LatencyHistogram:
     def percentile_ms(self, percentile: float) -> float:
         """The value at ``percentile`` (0-100), in ms; NaN when empty.
 
-        Nearest-rank definition: the smallest recorded value with at least
-        ``percentile`` % of the values at or below it (rank ``ceil(p/100 * n)``), so
-        a p99 never under-reports. (HDR's own lookup rounds the rank, which can
-        pick the value just below.) Exact to the histogram's 3 significant digits.
+        Nearest rank, by :func:`chaosrec.slo.measures.nearest_rank` over the recorded
+        buckets: the smallest recorded value with at least ``percentile`` % of the values
+        at or below it (rank ``ceil(p/100 * n)``), so a p99 never under-reports. (HDR's
+        own lookup rounds the rank, which can pick the value just below.) Equal to the
+        exact percentile of the recorded values to the histogram's 3 significant digits.
         """
-        n = self.count
-        if n == 0:
-            return float("nan")
-        rank = max(1, math.ceil(percentile / 100.0 * n - 1e-9))
-        seen = 0
-        value = 0
+        values: list[int] = []
+        counts: list[int] = []
         for step in self._h.get_recorded_iterator():
-            seen += step.count_added_in_this_iter_step
-            value = self._h.get_lowest_equivalent_value(step.value_iterated_to)
-            if seen >= rank:
-                break
-        return float(value) / 1000.0
+            values.append(self._h.get_lowest_equivalent_value(step.value_iterated_to))
+            counts.append(step.count_added_in_this_iter_step)
+        return nearest_rank(values, counts, percentile) / 1000.0
 
     def max_ms(self) -> float:
         return float(self._h.get_max_value()) / 1000.0 if self.count else float("nan")
