@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from chaosrec.core.validation import check_positive
-from chaosrec.slo.histogram import LatencyHistogram
 from chaosrec.slo.log import RequestLog
+from chaosrec.slo.measures import measure, measure_groups
 from chaosrec.slo.windows import detection_time, recovery_time
 
 __all__ = [
@@ -92,26 +92,29 @@ class Timeline:
     degraded_rate: npt.NDArray[np.float64]  # share of 2xx answers that were degraded
 
 
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
 def timeline(log: RequestLog, bucket_s: float = 0.25, end_s: float | None = None) -> Timeline:
-    """Bucket ``log`` by scheduled time: throughput, p50/p99, error and degraded rates."""
+    """Bucket ``log`` by scheduled time: throughput, p50/p99, error and degraded rates, each
+    bucket measured by :func:`chaosrec.slo.measures.measure_groups` (the SLO's definitions:
+    nearest-rank percentiles of 2xx answers, and so on)."""
     check_positive("bucket_s", bucket_s)
     last = float(log.scheduled_s.max()) if len(log) else 0.0
     # cover the planned duration and every request, without an empty bucket past the end
     n = max(1, math.ceil((end_s or 0.0) / bucket_s - 1e-9), int(last // bucket_s) + 1)
     idx = np.minimum((log.scheduled_s // bucket_s).astype(np.int64), n - 1)
-    ok = log.ok
-    latency = log.latency_ms
-    requests = np.bincount(idx, minlength=n).astype(np.int64)
-    answered = np.bincount(idx[ok], minlength=n).astype(np.int64)
-    degraded = np.bincount(idx[ok & log.degraded], minlength=n).astype(np.int64)
-    p50 = np.full(n, np.nan)
-    p99 = np.full(n, np.nan)
-    for b in np.unique(idx[ok]):
-        values = latency[ok & (idx == b)]
-        p50[b], p99[b] = np.percentile(values, [50, 99])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        error_rate = np.where(requests > 0, 1.0 - answered / np.maximum(requests, 1), np.nan)
-        degraded_rate = np.where(answered > 0, degraded / np.maximum(answered, 1), np.nan)
+    buckets = measure_groups(log, idx, n)
+    requests = np.array([m.requests for m in buckets], dtype=np.int64)
+    answered = np.array([m.answered for m in buckets], dtype=np.int64)
+    p50 = np.array([_or_nan(m.p50_ms) for m in buckets], dtype=np.float64)
+    p99 = np.array([_or_nan(m.p99_ms) for m in buckets], dtype=np.float64)
+    # a chart leaves a gap (NaN) where a bucket has nothing to show, not a 0
+    error_rate = np.array([_or_nan(m.error_rate) for m in buckets], dtype=np.float64)
+    degraded_rate = np.array(
+        [m.degraded_share if m.answered else math.nan for m in buckets], dtype=np.float64
+    )
     return Timeline(
         bucket_s=bucket_s,
         t_s=np.arange(n, dtype=np.float64) * bucket_s,
@@ -127,11 +130,10 @@ def timeline(log: RequestLog, bucket_s: float = 0.25, end_s: float | None = None
 def _baseline_threshold_ms(log: RequestLog, before_s: float) -> float | None:
     """A latency that counts as impaired when no objective says: twice the pre-fault p99,
     and at least 50 ms above it (None without enough pre-fault answers)."""
-    mask = log.ok & (log.scheduled_s < before_s)
-    if int(mask.sum()) < 20:
+    baseline = measure(log.select(log.scheduled_s < before_s))
+    if baseline.answered < 20 or baseline.p99_ms is None:
         return None
-    p99 = float(np.percentile(log.latency_ms[mask], 99))
-    return max(2 * p99, p99 + 50.0)
+    return max(2 * baseline.p99_ms, baseline.p99_ms + 50.0)
 
 
 def run_metrics(
@@ -147,12 +149,8 @@ def run_metrics(
     (``detected_at_s``, ``recovered_at_s``) for the chart.
     """
     total = len(log)
-    ok = log.ok
-    n_ok = int(ok.sum())
-    # the SLO module's histogram, so the report's p99 is the verdict's p99
-    hist = LatencyHistogram(log.latency_ms[ok])
-    p50 = hist.percentile_ms(50) if n_ok else None
-    p99 = hist.percentile_ms(99) if n_ok else None
+    # the SLO module's measures, so the report's p99 is the verdict's p99
+    measured = measure(log)
     windows = []
     for f in faults:
         if f.get("started_at") is None:
@@ -163,13 +161,14 @@ def run_metrics(
     last = float(log.scheduled_s.max()) if total else 0.0
     windows = [w for w in windows if w[0] <= last]
     metrics: dict[str, Any] = {
-        "requests": total,
-        "answered_2xx": n_ok,
-        "availability": n_ok / total if total else None,
-        "error_rate": (total - n_ok) / total if total else None,
-        "p50_ms": p50,
-        "p99_ms": p99,
-        "degraded_share": int((ok & log.degraded).sum()) / n_ok if n_ok else None,
+        "requests": measured.requests,
+        "answered_2xx": measured.answered,
+        "availability": measured.availability,
+        "error_rate": measured.error_rate,
+        "p50_ms": measured.p50_ms,
+        "p99_ms": measured.p99_ms,
+        # None (not 0) when nothing was answered: the summary shows "-", not "0.000"
+        "degraded_share": measured.degraded_share if measured.answered else None,
         "mttd_s": None,
         "rto_s": None,
         "detected_at_s": None,

@@ -14,7 +14,7 @@ objective or the drill as a whole was inconclusive, else ``pass``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -26,8 +26,8 @@ from chaosrec.core.validation import (
     check_positive_int,
 )
 from chaosrec.errors import ConfigError
-from chaosrec.slo.histogram import LatencyHistogram
 from chaosrec.slo.log import RequestLog
+from chaosrec.slo.measures import PERCENTILES, Measures, lost_mask, measure
 from chaosrec.slo.windows import detection_time, recovery_time
 
 __all__ = [
@@ -135,6 +135,9 @@ class ObjectiveResult:
     window: str
     status: str
     note: str = ""
+    #: the measured number behind ``measured`` (a share, ms, s or a count), None when
+    #: nothing could be measured; the same number every other front reports
+    value: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -196,6 +199,72 @@ def _fmt_s(value: float | None) -> str:
     return "never" if math.isinf(value) else f"{value:.2f} s"
 
 
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+@dataclass(frozen=True)
+class _Share:
+    """How a share objective is judged and shown: ``at_least`` the target (else at most),
+    with ``parts`` the counts behind it, e.g. ``0.9990 (999/1000)``."""
+
+    at_least: bool
+    parts: Callable[[Measures], tuple[int, int]]
+
+
+#: share objectives, by name (their values come from :class:`Measures`)
+_SHARES: dict[str, _Share] = {
+    "availability": _Share(True, lambda m: (m.answered, m.requests)),
+    "error_rate": _Share(False, lambda m: (m.errors, m.requests)),
+    "degraded_share": _Share(False, lambda m: (m.degraded, m.answered)),
+}
+#: the objectives measured over the whole log, in the verdict's order
+_MEASURED = ("availability", "error_rate", *PERCENTILES, "degraded_share")
+
+
+def _share_result(name: str, target: float, measured: Measures, span: str) -> ObjectiveResult:
+    share = _SHARES[name]
+    value = measured.value(name)
+    assert value is not None  # evaluate() refuses an empty log
+    part, whole = share.parts(measured)
+    met = value >= target if share.at_least else value <= target
+    return ObjectiveResult(
+        name,
+        f"{'>=' if share.at_least else '<='} {target:g}",
+        f"{value:.4f} ({part}/{whole})",
+        span,
+        PASS if met else FAIL,
+        value=value,
+    )
+
+
+def _percentile_result(
+    name: str, target: float, measured: Measures, span: str, min_samples: int
+) -> ObjectiveResult:
+    pct = PERCENTILES[name]
+    value = measured.value(name)
+    shown = _fmt_ms(_or_nan(value))
+    needed = min_samples if pct < 99 else max(min_samples, 100)
+    if value is None or measured.answered < needed:
+        return ObjectiveResult(
+            name,
+            f"<= {target:g} ms",
+            shown,
+            span,
+            INCONCLUSIVE,
+            f"only {measured.answered} answered requests; a p{pct:g} needs at least {needed}",
+            value=value,
+        )
+    return ObjectiveResult(
+        name,
+        f"<= {target:g} ms",
+        shown + f" (n={measured.answered})",
+        span,
+        PASS if value <= target else FAIL,
+        value=value,
+    )
+
+
 def evaluate(
     log: RequestLog,
     objectives: Objectives,
@@ -228,81 +297,23 @@ def evaluate(
         )
     end = run_end_s if run_end_s is not None else float(log.scheduled_s.max())
     span = f"whole run 0-{end:.1f} s"
-    ok = log.ok
-    n_ok = int(ok.sum())
+    measured = measure(log)
     results: list[ObjectiveResult] = []
     reasons: list[str] = []
-    facts: dict[str, Any] = {"requests": total, "answered_2xx": n_ok}
+    facts: dict[str, Any] = {"requests": measured.requests, "answered_2xx": measured.answered}
 
-    if objectives.availability is not None:
-        measured = n_ok / total
-        results.append(
-            ObjectiveResult(
-                "availability",
-                f">= {objectives.availability:g}",
-                f"{measured:.4f} ({n_ok}/{total})",
-                span,
-                PASS if measured >= objectives.availability else FAIL,
-            )
-        )
-    if objectives.error_rate is not None:
-        errors = total - n_ok
-        measured = errors / total
-        results.append(
-            ObjectiveResult(
-                "error_rate",
-                f"<= {objectives.error_rate:g}",
-                f"{measured:.4f} ({errors}/{total})",
-                span,
-                PASS if measured <= objectives.error_rate else FAIL,
-            )
-        )
-
-    hist = LatencyHistogram(log.latency_ms[ok])
-    for name, pct in (("p50_ms", 50.0), ("p95_ms", 95.0), ("p99_ms", 99.0)):
+    for name in _MEASURED:
         target = getattr(objectives, name)
         if target is None:
             continue
-        value = hist.percentile_ms(pct)
-        needed = min_samples if pct < 99 else max(min_samples, 100)
-        if hist.count < needed:
-            results.append(
-                ObjectiveResult(
-                    name,
-                    f"<= {target:g} ms",
-                    _fmt_ms(value),
-                    span,
-                    INCONCLUSIVE,
-                    f"only {hist.count} answered requests; a p{pct:g} needs at least {needed}",
-                )
-            )
+        if name in _SHARES:
+            results.append(_share_result(name, target, measured, span))
         else:
-            results.append(
-                ObjectiveResult(
-                    name,
-                    f"<= {target:g} ms",
-                    _fmt_ms(value) + f" (n={hist.count})",
-                    span,
-                    PASS if value <= target else FAIL,
-                )
-            )
-    facts["p50_ms"] = hist.percentile_ms(50)
-    facts["p99_ms"] = hist.percentile_ms(99)
-
-    if objectives.degraded_share is not None:
-        degraded = int((ok & log.degraded).sum())
-        measured = degraded / n_ok if n_ok else 0.0
-        results.append(
-            ObjectiveResult(
-                "degraded_share",
-                f"<= {objectives.degraded_share:g}",
-                f"{measured:.4f} ({degraded}/{n_ok})",
-                span,
-                PASS if measured <= objectives.degraded_share else FAIL,
-            )
-        )
+            results.append(_percentile_result(name, target, measured, span, min_samples))
+    facts["p50_ms"] = _or_nan(measured.p50_ms)
+    facts["p99_ms"] = _or_nan(measured.p99_ms)
     if objectives.lost is not None:
-        lost = int(((log.status <= 0) | (log.status >= 500)).sum())
+        lost = int(lost_mask(log).sum())
         results.append(
             ObjectiveResult(
                 "lost",
@@ -310,6 +321,7 @@ def evaluate(
                 f"{lost} of {total}",
                 span,
                 PASS if lost <= objectives.lost else FAIL,
+                value=float(lost),
             )
         )
 
@@ -345,6 +357,7 @@ def evaluate(
                 f">= {target_share:g}",
                 PASS if rto <= objectives.rto_s else FAIL,
                 "" if math.isfinite(rto) else "the service had not recovered when the run ended",
+                value=rto,
             )
         )
     if objectives.mttd_s is not None and active:
@@ -377,6 +390,7 @@ def evaluate(
                     _fmt_s(mttd),
                     f"from fault start t={first.start_s:.2f} s",
                     PASS if mttd <= objectives.mttd_s else FAIL,
+                    value=mttd,
                 )
             )
 
@@ -400,6 +414,7 @@ def evaluate(
                     f"{recall_at_10:.4f}",
                     "golden request set, after the run",
                     PASS if recall_at_10 >= objectives.recall_at_10 else FAIL,
+                    value=recall_at_10,
                 )
             )
     return Verdict(tuple(results), tuple(reasons), facts)

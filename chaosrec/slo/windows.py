@@ -6,7 +6,8 @@ are half-open ``[start, start + width)`` and bucket requests by *scheduled* time
 Definitions (pure functions, property-tested against brute force):
 
 * a request is **good** when it was answered 2xx, not degraded, and (when a
-  latency bound is given) within that bound;
+  latency bound is given) within that bound (answered and degraded as
+  :mod:`chaosrec.slo.measures` defines them);
 * a window **meets** the objective when it holds at least ``min_requests``
   requests and its share of good requests is at least ``target``;
 * **recovery** is the start of the first window, at or after the reference time,
@@ -30,13 +31,14 @@ import numpy as np
 import numpy.typing as npt
 
 from chaosrec.slo.log import RequestLog
+from chaosrec.slo.measures import answered_mask, degraded_mask
 
 __all__ = ["WindowStats", "detection_time", "good_mask", "recovery_time", "window_stats"]
 
 
 def good_mask(log: RequestLog, latency_ms: float | None = None) -> npt.NDArray[np.bool_]:
     """Per request: 2xx, not degraded, and within ``latency_ms`` when given."""
-    good = log.ok & ~log.degraded
+    good = answered_mask(log) & ~degraded_mask(log)
     if latency_ms is not None:
         good &= log.latency_ms <= latency_ms
     return good
@@ -86,8 +88,8 @@ def window_stats(
         width_s=width_s,
         total=count(None),
         good=count(good),
-        ok=count(log.ok),
-        degraded=count(log.ok & log.degraded),
+        ok=count(answered_mask(log)),
+        degraded=count(degraded_mask(log)),
     )
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from chaosrec.adapters import tools as report_tools
@@ -124,8 +123,10 @@ def test_timeline_buckets_match_brute_force() -> None:
         ok = in_bucket & log.ok
         assert tl.requests[b] == in_bucket.sum()
         assert tl.throughput_rps[b] == pytest.approx(ok.sum() / 0.25)
-        assert tl.p50_ms[b] == pytest.approx(np.percentile(log.latency_ms[ok], 50))
-        assert tl.p99_ms[b] == pytest.approx(np.percentile(log.latency_ms[ok], 99))
+        # nearest rank (the SLO's definition): the ceil(q/100 * n)-th smallest latency
+        latencies = sorted(log.latency_ms[ok])
+        assert tl.p50_ms[b] == latencies[math.ceil(0.50 * len(latencies)) - 1]
+        assert tl.p99_ms[b] == latencies[math.ceil(0.99 * len(latencies)) - 1]
         assert tl.error_rate[b] == pytest.approx(1 - ok.sum() / in_bucket.sum())
         degraded = (ok & log.degraded).sum() / ok.sum()
         assert tl.degraded_rate[b] == pytest.approx(degraded)
