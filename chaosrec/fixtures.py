@@ -241,7 +241,7 @@ class SLOFixture:
                 "no objectives given: pass e.g. availability=0.999, p99_ms=250 or set an "
                 "SLO profile (--chaosrec-slo-profile)"
             )
-        if getattr(run, "_thread", None) is not None:
+        if not run.done:  # still running, or never joined: wait for its final log
             run.join()
         self._drill.enter("verify")
         recall = None

@@ -12,6 +12,7 @@ Example::
 
     with LoadRun("http://127.0.0.1:8080/recommend", rate_rps=200, duration_s=10) as run:
         run.wait(3)
+        run.snapshot()    # the rows recorded so far, from any thread
         ...               # inject a fault here
     run.log.latency_ms    # one value per scheduled request
 """
@@ -24,15 +25,21 @@ import gc
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, TypeAlias
 
 from chaosrec.core.validation import check_positive, check_positive_int
 from chaosrec.errors import ConfigError
+from chaosrec.load.recorder import RowRecorder
 from chaosrec.slo.log import STATUS_CLIENT_DROPPED, STATUS_TRANSPORT_ERROR, RequestLog
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["LoadRun", "default_params"]
 
-ParamsFn = Callable[[int], Mapping[str, str | int]]
+#: ``i -> query parameters`` of the i-th request
+ParamsFn: TypeAlias = Callable[[int], Mapping[str, str | int]]
 
 
 def default_params(n_users: int = 5000, k: int = 10, seed: int = 11) -> ParamsFn:
@@ -56,6 +63,8 @@ class LoadRun:
 
     Leaving the ``with`` block waits out the remaining duration and the last
     answers (at most ``timeout_s`` more), so recovery after a fault is observed.
+    While it runs, :meth:`snapshot` gives the rows recorded so far (any thread, cheap
+    enough to call every 100 ms); :attr:`running` and :attr:`done` say where it is.
     """
 
     def __init__(
@@ -79,8 +88,9 @@ class LoadRun:
         self.params = params or default_params()
         self.n_requests = max(1, round(self.rate_rps * self.duration_s))
         self._on_start = on_start
-        self._rows: list[tuple[Any, ...]] = []
+        self._rows = RowRecorder()
         self._thread: threading.Thread | None = None
+        self._joined = False
         self._started = threading.Event()
         self._abort = threading.Event()
         self._error: BaseException | None = None
@@ -95,7 +105,12 @@ class LoadRun:
         self.start()
         return self
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc is not None:
             self._abort.set()  # the test failed: stop sending, keep what was measured
         self.join()
@@ -133,12 +148,30 @@ class LoadRun:
                 self._abort.set()
                 self._thread.join(timeout=self.timeout_s + 5)
             self._thread = None
-        self.log = RequestLog.from_rows(self.t0_epoch, self._rows)
+        self.log = self.snapshot()
+        self._joined = True
         if self._error is not None:
             raise self._error
         return self.log
 
     # -- while running ----------------------------------------------------------------
+
+    def snapshot(self) -> RequestLog:
+        """The rows recorded so far (answered, failed or dropped), as a log sorted by
+        scheduled time; safe from any thread while the run goes on. Each call returns a
+        copy that later rows leave alone. After :meth:`join` it equals :attr:`log`."""
+        return self._rows.snapshot(self.t0_epoch)
+
+    @property
+    def running(self) -> bool:
+        """The generator thread is scheduling requests or waiting for their answers."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    @property
+    def done(self) -> bool:
+        """:meth:`join` has returned (or raised the loop's error): :attr:`log` is final."""
+        return self._joined
 
     @property
     def elapsed_s(self) -> float:
@@ -193,8 +226,9 @@ class LoadRun:
                     break
                 if len(inflight) >= self.max_inflight:
                     now = time.monotonic() - self.t0
-                    self._rows.append(
-                        (scheduled, now, now, STATUS_CLIENT_DROPPED, None, None, False, "dropped")
+                    self._rows.record(
+                        i,
+                        (scheduled, now, now, STATUS_CLIENT_DROPPED, None, None, False, "dropped"),
                     )
                     continue
                 task = asyncio.create_task(self._one(session, i, scheduled))
@@ -203,7 +237,7 @@ class LoadRun:
             if inflight:
                 await asyncio.wait(inflight, timeout=self.timeout_s + 1)
 
-    async def _one(self, session: Any, i: int, scheduled: float) -> None:
+    async def _one(self, session: aiohttp.ClientSession, i: int, scheduled: float) -> None:
         import aiohttp
 
         sent = time.monotonic() - self.t0
@@ -215,7 +249,8 @@ class LoadRun:
                 await resp.read()
                 done = time.monotonic() - self.t0
                 headers = resp.headers
-                self._rows.append(
+                self._rows.record(
+                    i,
                     (
                         scheduled,
                         sent,
@@ -225,11 +260,12 @@ class LoadRun:
                         headers.get("X-Chaosrec-Replica") or None,
                         headers.get("X-Chaosrec-Degraded") == "1",
                         None if resp.status < 400 else f"HTTP {resp.status}",
-                    )
+                    ),
                 )
         except (TimeoutError, aiohttp.ClientError, OSError) as err:
             done = time.monotonic() - self.t0
-            self._rows.append(
+            self._rows.record(
+                i,
                 (
                     scheduled,
                     sent,
@@ -239,7 +275,7 @@ class LoadRun:
                     None,
                     False,
                     type(err).__name__,
-                )
+                ),
             )
 
     def __iter__(self) -> Iterator[int]:  # pragma: no cover - guard against misuse

@@ -11,18 +11,34 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["STATUS_CLIENT_DROPPED", "STATUS_TRANSPORT_ERROR", "RequestLog"]
+__all__ = ["COLUMNS", "STATUS_CLIENT_DROPPED", "STATUS_TRANSPORT_ERROR", "RequestLog", "Row"]
 
 #: status recorded when the request failed below HTTP (refused, reset, timed out)
 STATUS_TRANSPORT_ERROR = 0
 #: status recorded when the load generator itself had too many requests in flight
 STATUS_CLIENT_DROPPED = -1
+
+#: one request: (scheduled_s, sent_s, done_s, status, region, replica, degraded, error)
+Row: TypeAlias = tuple[float, float, float, int, str | None, str | None, bool, str | None]
+
+#: the columns of a log, in row order, with their dtypes
+COLUMNS: tuple[tuple[str, type[np.generic]], ...] = (
+    ("scheduled_s", np.float64),
+    ("sent_s", np.float64),
+    ("done_s", np.float64),
+    ("status", np.int32),
+    ("region", np.object_),
+    ("replica", np.object_),
+    ("degraded", np.bool_),
+    ("error", np.object_),
+)
 
 
 @dataclass(frozen=True, eq=False)  # numpy columns: compare them explicitly
@@ -40,19 +56,32 @@ class RequestLog:
     error: npt.NDArray[np.object_]
 
     @classmethod
-    def from_rows(cls, t0_epoch: float, rows: list[tuple[Any, ...]]) -> RequestLog:
-        rows = sorted(rows, key=lambda r: r[0])
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 8
+    def from_rows(cls, t0_epoch: float, rows: Sequence[Row]) -> RequestLog:
+        """A log of ``rows`` (see :data:`Row`) in any order; sorted here by scheduled time."""
+        ordered = sorted(rows, key=lambda r: r[0])
+        columns = list(zip(*ordered, strict=True)) if ordered else [()] * len(COLUMNS)
+        return cls.from_columns(t0_epoch, columns)
+
+    @classmethod
+    def from_columns(cls, t0_epoch: float, columns: Sequence[npt.ArrayLike]) -> RequestLog:
+        """A log of ``columns`` in :data:`COLUMNS` order, already sorted by scheduled time
+        (arrays of the right dtype are used as they are, not copied)."""
+        if len(columns) != len(COLUMNS):
+            raise ValueError(
+                f"got {len(columns)} columns; a request log has {len(COLUMNS)}: "
+                f"{[name for name, _ in COLUMNS]}"
+            )
+        scheduled, sent, done, status, region, replica, degraded, error = columns
         return cls(
             t0_epoch=t0_epoch,
-            scheduled_s=np.asarray(cols[0], dtype=np.float64),
-            sent_s=np.asarray(cols[1], dtype=np.float64),
-            done_s=np.asarray(cols[2], dtype=np.float64),
-            status=np.asarray(cols[3], dtype=np.int32),
-            region=np.asarray(cols[4], dtype=object),
-            replica=np.asarray(cols[5], dtype=object),
-            degraded=np.asarray(cols[6], dtype=np.bool_),
-            error=np.asarray(cols[7], dtype=object),
+            scheduled_s=np.asarray(scheduled, dtype=np.float64),
+            sent_s=np.asarray(sent, dtype=np.float64),
+            done_s=np.asarray(done, dtype=np.float64),
+            status=np.asarray(status, dtype=np.int32),
+            region=np.asarray(region, dtype=object),
+            replica=np.asarray(replica, dtype=object),
+            degraded=np.asarray(degraded, dtype=np.bool_),
+            error=np.asarray(error, dtype=object),
         )
 
     def __len__(self) -> int:

@@ -27,6 +27,7 @@ from chaosrec.adapters.process.launch import child_preexec
 from chaosrec.errors import ConfigError
 from chaosrec.load.generator import LoadRun
 from chaosrec.slo.log import STATUS_CLIENT_DROPPED, STATUS_TRANSPORT_ERROR, RequestLog
+from chaosrec.slo.measures import percentile
 
 pytestmark = pytest.mark.integration
 
@@ -178,9 +179,9 @@ def test_request_count_and_exact_schedule(server: ServerProcess) -> None:
     # share these 2 cores. Measured p99: ~1-2 ms idle (bench/bench_load.py), up to
     # 25 ms with four busy loops on the 2 cores; 100 ms catches a broken scheduler
     # (batching, waiting for answers), not a slow machine.
-    lag_ms = _lag_ms(log)
-    assert np.percentile(lag_ms, 99) < 100.0, f"send lag p99 {np.percentile(lag_ms, 99):.1f} ms"
-    assert run.max_lag_ms == pytest.approx(lag_ms.max(), abs=1e-6)
+    lag_p99_ms = percentile(_lag_ms(log), 99)
+    assert lag_p99_ms < 100.0, f"send lag p99 {lag_p99_ms:.1f} ms"
+    assert run.max_lag_ms == pytest.approx(_lag_ms(log).max(), abs=1e-6)
 
 
 def test_params_are_sent_with_each_request(server: ServerProcess) -> None:
@@ -382,6 +383,28 @@ def test_stop_ends_the_schedule_early(server: ServerProcess) -> None:
     assert run.log.scheduled_s.max() <= stopped_at
 
 
+def test_snapshot_shows_the_rows_so_far_while_running(server: ServerProcess) -> None:
+    run = LoadRun(server.url("/ok"), rate_rps=100, duration_s=1.5)
+    assert (run.running, run.done, len(run.snapshot())) == (False, False, 0)
+    with run:
+        run.wait(0.5)
+        assert run.running and not run.done
+        early = run.snapshot()
+        n_early = len(early)
+        run.wait(0.5)
+        later = run.snapshot()
+        assert 20 <= n_early < len(later) < 150  # the answers in so far
+        assert (np.diff(later.scheduled_s) > 0).all()
+        assert later.ok.all(), np.unique(later.error[~later.ok])
+        assert np.isin(early.scheduled_s, later.scheduled_s).all()  # rows only ever added
+    assert run.done and not run.running
+    final = run.snapshot()
+    assert len(final) == 150
+    assert len(early) == n_early  # a snapshot is a copy: later rows left it alone
+    for column in ("scheduled_s", "sent_s", "done_s", "status", "region", "degraded"):
+        np.testing.assert_array_equal(getattr(final, column), getattr(run.log, column))
+
+
 def test_on_start_sees_the_running_clock(server: ServerProcess) -> None:
     seen: list[float] = []
     with LoadRun(
@@ -419,6 +442,7 @@ def test_failing_on_start_stops_the_load(server: ServerProcess) -> None:
         pytest.fail("the block must not run")  # pragma: no cover
     # __exit__ never runs when __enter__ raises; the load must not go on for 20 s anyway
     assert not [t for t in threading.enumerate() if t.name == "chaosrec-load"]
+    assert run.done and not run.running
     assert run.now() < 10.0
     assert len(run.log) < run.n_requests
 
