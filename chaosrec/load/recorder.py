@@ -5,9 +5,9 @@ The loop only appends a tuple under a lock (no numpy on the hot path). A reader 
 the rows that arrived since its last read into columns and writes them into arrays
 indexed by request number, so a snapshot costs the new rows plus one compaction of
 the columns, not a sort of every row: a guardrail can read the log every 100 ms of a
-20k-request run. Measured on a busy 2-core box (``tests/unit/test_load_recorder.py``
-prints it): about 0.3 ms per snapshot at 20,000 rows with 200 new ones, against
-~19 ms for building the log from every row again.
+20k-request run. Measured (2-core box at load average 3.6; 200 new rows per snapshot,
+as 2000 req/s polled every 100 ms): median 0.63 ms at 20,000 rows, 0.30 ms at 5,000,
+5 us when nothing is new; building the log from every row again took 23 ms at 20,000.
 
 Request ``i`` is scheduled at ``i / rate``, so request number order *is* scheduled-time
 order and a compaction keeps the log sorted as :class:`RequestLog` promises.
