@@ -20,29 +20,35 @@ Example::
                 run.wait(5)
 
 Conditions (each with ``for_s`` >= 0, how long it must hold, and measured over the
-last ``window_s`` seconds of answers):
+requests that ended, answered or not, in the last ``window_s`` seconds), with the
+definitions of :mod:`chaosrec.slo.measures`, so a guardrail, a probe and an SLO
+report the same number for the same requests:
 
-* ``error_rate_above=X``   share of requests that failed (not 2xx; degraded answers are not errors)
-* ``availability_below=Z`` share of requests answered (2xx, degraded included)
-* ``degraded_share_above=X`` share of answers that were degraded fallbacks
-* ``p99_ms_above=MS``      99th percentile latency (a load run's log only)
+* ``error_rate_above=X``   share of requests not answered 2xx (5xx, transport errors and
+  client drops count; degraded answers are not errors)
+* ``availability_below=Z`` share of requests answered 2xx (degraded included)
+* ``degraded_share_above=X`` share of 2xx answers that were degraded fallbacks
+* ``p99_ms_above=MS``      nearest-rank 99th percentile latency of the 2xx answers, from
+  each request's scheduled send time (a load run only: the gateway's counters carry
+  no latencies)
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from chaosrec.adapters import http as _http
 from chaosrec.core.validation import check_choice, check_non_negative, check_positive
 from chaosrec.errors import ConfigError, GuardrailTripped
+from chaosrec.slo.log import RequestLog
+from chaosrec.slo.measures import Measures, measure
 
 __all__ = [
     "CONDITIONS",
@@ -51,6 +57,7 @@ __all__ = [
     "LoadRunSource",
     "Measurement",
     "MeasurementSource",
+    "RunningLoad",
     "StopCondition",
     "TripRecord",
     "guardrail_for",
@@ -67,33 +74,16 @@ CONDITIONS: dict[str, tuple[str, str]] = {
 _FRACTIONS = {"error_rate", "availability", "degraded_share"}
 
 
-@dataclass(frozen=True)
-class Measurement:
-    """What a source saw over its last window; ``requests`` is how many answers."""
-
-    requests: int
-    errors: int
-    degraded: int
-    p99_ms: float | None = None
-
-    def value(self, metric: str) -> float | None:
-        """The metric's value, or None when nothing was answered in the window."""
-        if self.requests <= 0:
-            return None
-        if metric == "error_rate":
-            return self.errors / self.requests
-        if metric == "availability":
-            return 1.0 - self.errors / self.requests
-        if metric == "degraded_share":
-            answered = self.requests - self.errors
-            return self.degraded / answered if answered else 0.0
-        return self.p99_ms
+#: what a source saw over its last window: the shared summary of
+#: :mod:`chaosrec.slo.measures` (requests, 2xx answers, degraded answers, percentiles),
+#: so a condition's value is the one an SLO or a probe computes for the same requests
+Measurement = Measures
 
 
 class MeasurementSource(Protocol):
     """Live measurements over the last ``window_s`` seconds."""
 
-    def measure(self, window_s: float) -> Measurement: ...
+    def measure(self, window_s: float) -> Measures: ...
 
     def describe(self) -> str: ...
 
@@ -163,27 +153,34 @@ def parse_conditions(
 # -- sources ------------------------------------------------------------------------------
 
 
-class LoadRunSource:
-    """A running :class:`~chaosrec.load.generator.LoadRun`: answers completed in the window."""
+@runtime_checkable
+class RunningLoad(Protocol):
+    """What a guardrail reads from a running load (a
+    :class:`~chaosrec.load.generator.LoadRun`)."""
 
-    def __init__(self, run: Any) -> None:
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def elapsed_s(self) -> float: ...
+
+    def snapshot(self) -> RequestLog: ...
+
+
+class LoadRunSource:
+    """A running :class:`~chaosrec.load.generator.LoadRun`: the requests that ended
+    (answered, failed or dropped) in the window, from its public snapshot."""
+
+    def __init__(self, run: RunningLoad) -> None:
         self.run = run
 
     def describe(self) -> str:
         return f"load run against {self.run.url}"
 
-    def measure(self, window_s: float) -> Measurement:
+    def measure(self, window_s: float) -> Measures:
         now = self.run.elapsed_s
-        # rows are appended by the load thread; copying the list is atomic under the GIL
-        rows = list(getattr(self.run, "_rows", ()))
-        recent = [r for r in rows if r[2] >= now - window_s]
-        errors = sum(1 for r in recent if not 200 <= r[3] < 300)
-        degraded = sum(1 for r in recent if 200 <= r[3] < 300 and r[6])
-        p99 = None
-        if recent:
-            latencies = sorted((r[2] - r[0]) * 1000.0 for r in recent)
-            p99 = latencies[min(len(latencies) - 1, math.ceil(0.99 * len(latencies)) - 1)]
-        return Measurement(len(recent), errors, degraded, p99)
+        log = self.run.snapshot()
+        return measure(log.select(log.done_s >= now - window_s))
 
 
 class GatewayMetricsSource:
@@ -217,15 +214,22 @@ class GatewayMetricsSource:
                 errors += count
         return total, errors, degraded
 
-    def measure(self, window_s: float) -> Measurement:
+    def measure(self, window_s: float) -> Measures:
         now = time.monotonic()
         total, errors, degraded = self.counters()
+        if self._history:
+            _, last_total, last_errors, last_degraded = self._history[-1]
+            if total < last_total or errors < last_errors or degraded < last_degraded:
+                self._history.clear()  # the gateway restarted: its counters began again at 0
         self._history.append((now, total, errors, degraded))
         # the oldest sample still inside the window (or the first one we have)
         while len(self._history) > 2 and self._history[1][0] <= now - window_s:
             self._history.pop(0)
         _, t0, e0, d0 = self._history[0]
-        return Measurement(total - t0, errors - e0, degraded - d0)
+        requests = total - t0
+        return Measures(
+            requests=requests, answered=requests - (errors - e0), degraded=degraded - d0
+        )
 
 
 # -- the watcher ----------------------------------------------------------------------------
@@ -315,7 +319,7 @@ class Guardrail:
         self.window_s = check_positive("window_s", window_s, maximum=600)
         self.min_requests = min_requests
         self.trip: TripRecord | None = None
-        self.last: Measurement | None = None
+        self.last: Measures | None = None
         self.polls = 0
         self.source_errors = 0
         self._since: dict[StopCondition, float] = {}
@@ -437,7 +441,7 @@ def guardrail_for(
         watched = GatewayMetricsSource(source)
     elif hasattr(source, "measure") and hasattr(source, "describe"):
         watched = source
-    elif hasattr(source, "elapsed_s") and hasattr(source, "url"):
+    elif isinstance(source, RunningLoad):
         watched = LoadRunSource(source)
     else:
         raise ConfigError(
