@@ -294,6 +294,7 @@ class SteadyStateFixture:
         *,
         url: str | None = None,
         availability: object = None,
+        error_rate: object = None,
         p99_ms: object = None,
         degraded_share: object = None,
         recall_at_10: object = None,
@@ -303,62 +304,33 @@ class SteadyStateFixture:
         """A hypothesis over a short open-loop sample (``rate`` x ``duration`` requests)
         and, for ``recall_at_10``, the golden request set. Tolerances: ``at_least(x)``,
         ``at_most(x)``, ``between(a, b)``, or a number (a floor for availability and
-        recall, a ceiling for p99_ms and degraded_share)."""
-        from chaosrec.load.generator import LoadRun
-        from chaosrec.steady_state.hypotheses import SteadyStateHypothesis, at_least, at_most
+        recall, a ceiling for error_rate, p99_ms and degraded_share). The traffic probes
+        are :func:`chaosrec.steady_state.probes.traffic_hypothesis`'s: the first of each
+        verification takes a fresh sample, the others measure it too."""
+        import math
 
-        hyp = SteadyStateHypothesis(title)
+        from chaosrec.steady_state.probes import (
+            TrafficSample,
+            tolerance_for,
+            traffic_hypothesis,
+        )
+
         if url is None:
             url = self._request.getfixturevalue("recsys").recommend_url
-        sample: dict[str, Any] = {}
-
-        def measure(key: str) -> float:
-            if "log" not in sample or sample.get("stale", True):
-                run = LoadRun(url, rate_rps=rate, duration_s=duration)
-                with run:
-                    pass
-                sample["log"] = run.log
-                sample["stale"] = False
-            log = sample["log"]
-            import numpy as np
-
-            if key == "availability":
-                return float(log.ok.mean())
-            if key == "degraded_share":
-                ok = log.ok
-                return float((log.degraded & ok).sum() / max(1, ok.sum()))
-            return float(np.percentile(log.latency_ms[log.ok], 99)) if log.ok.any() else np.inf
-
-        def floor(v: object) -> object:
-            return at_least(v) if isinstance(v, int | float) else v
-
-        def ceiling(v: object) -> object:
-            return at_most(v) if isinstance(v, int | float) else v
-
-        # the first probe of each verification takes a fresh sample
-        def first(key: str) -> Callable[[], float]:
-            def probe() -> float:
-                sample["stale"] = True
-                return measure(key)
-
-            return probe
-
-        def later(key: str) -> Callable[[], float]:
-            return lambda: measure(key)
-
-        traffic = [
-            ("availability", availability, floor),
-            ("p99_ms", p99_ms, ceiling),
-            ("degraded_share", degraded_share, ceiling),
-        ]
-        added = False
-        for key, value, shape in traffic:
-            if value is not None:
-                hyp.add(key, first(key) if not added else later(key), shape(value))
-                added = True
+        sample = TrafficSample.open_loop(url, rate_rps=rate, duration_s=duration, reuse_s=math.inf)
+        hyp = traffic_hypothesis(
+            title,
+            sample,
+            availability=availability,
+            error_rate=error_rate,
+            p99_ms=p99_ms,
+            degraded_share=degraded_share,
+        )
         if recall_at_10 is not None:
             target = self._request.getfixturevalue("recsys")
-            hyp.add("recall_at_10", target.recall_at_10, floor(recall_at_10))
+            hyp.add(
+                "recall_at_10", target.recall_at_10, tolerance_for("recall_at_10", recall_at_10)
+            )
         return hyp
 
     def around(self, hypothesis: Any) -> Any:

@@ -3,8 +3,10 @@
 Traffic probes send a short open-loop sample (``rate_rps`` x ``duration_s`` requests
 to the gateway's /recommend, users of every region in turn) and measure it; probes
 called back to back with the same arguments share one sample (a steady-state
-hypothesis checking availability and latency sends one sample, not two). Use with
-tolerances::
+hypothesis checking availability and latency sends one sample, not two). The numbers
+are those of :mod:`chaosrec.slo.measures`, as an SLO verdict or a guardrail reports
+them for the same requests (:class:`chaosrec.steady_state.probes.TrafficSample`). Use
+with tolerances::
 
     steady-state-hypothesis:
       title: the recommender serves
@@ -15,10 +17,10 @@ tolerances::
           provider: {type: python, module: chaosrec.ctk.probes, func: availability}
 """
 
-import time
 from typing import Any
 
 from chaosrec.ctk import context
+from chaosrec.steady_state.probes import TrafficSample
 
 __all__ = [
     "availability",
@@ -31,27 +33,30 @@ __all__ = [
 ]
 
 _REUSE_S = 1.0  # a sample finished this recently is reused by the next traffic probe
-_last: dict[str, Any] = {}
+#: the latency a probe reports when nothing was answered: large, and valid JSON (inf is not)
+_UNANSWERED_MS = 1e9
+_last: tuple[tuple[int, float, float], TrafficSample] | None = None
 
 
-def _sample(configuration: dict[str, Any] | None, rate_rps: float, duration_s: float) -> Any:
+def _sample(
+    configuration: dict[str, Any] | None, rate_rps: float, duration_s: float
+) -> TrafficSample:
+    """The traffic sample of these arguments: the last one (reused for ``_REUSE_S`` after
+    it finished) when the session, rate and duration are the same, else a new one."""
+    global _last
     current = context.session(configuration)
     key = (id(current), float(rate_rps), float(duration_s))
-    if _last.get("key") == key and time.monotonic() - _last["at"] <= _REUSE_S:
-        return _last["log"]
-    from chaosrec.load.generator import LoadRun
-
-    target = current.target
-    run = LoadRun(
-        target.recommend_url,
-        rate_rps=rate_rps,
-        duration_s=duration_s,
-        params=context.traffic_params(target),
-    )
-    with run:
-        pass
-    _last.update(key=key, at=time.monotonic(), log=run.log)
-    return run.log
+    if _last is None or _last[0] != key:
+        target = current.target
+        sample = TrafficSample.open_loop(
+            target.recommend_url,
+            rate_rps=rate_rps,
+            duration_s=duration_s,
+            params=context.traffic_params(target),
+            reuse_s=_REUSE_S,
+        )
+        _last = (key, sample)
+    return _last[1]
 
 
 def availability(
@@ -59,27 +64,24 @@ def availability(
 ) -> float:
     """Share (0-1) of a short sample of requests answered with HTTP 2xx (degraded
     fallback answers count as answered)."""
-    log = _sample(configuration, rate_rps, duration_s)
-    return float(log.ok.mean()) if len(log) else 0.0
+    return _sample(configuration, rate_rps, duration_s).value("availability")
 
 
 def error_rate(
     rate_rps: float = 100.0, duration_s: float = 2.0, configuration: dict[str, Any] | None = None
 ) -> float:
     """Share (0-1) of a short sample of requests that failed (not 2xx, or no answer)."""
-    return 1.0 - availability(rate_rps, duration_s, configuration)
+    return _sample(configuration, rate_rps, duration_s).value("error_rate")
 
 
 def latency_p99_ms(
     rate_rps: float = 100.0, duration_s: float = 2.0, configuration: dict[str, Any] | None = None
 ) -> float:
-    """99th percentile latency in milliseconds of the answered requests of a short sample
-    (from each request's scheduled send time); a very large number when none answered."""
-    import numpy as np
-
-    log = _sample(configuration, rate_rps, duration_s)
-    ok = log.ok
-    return float(np.percentile(log.latency_ms[ok], 99)) if ok.any() else 1e9
+    """99th percentile latency in milliseconds (nearest rank) of the answered requests of
+    a short sample (from each request's scheduled send time); a very large number when
+    none answered."""
+    sample = _sample(configuration, rate_rps, duration_s)
+    return sample.value("p99_ms", unanswered_ms=_UNANSWERED_MS)
 
 
 def degraded_share(
@@ -87,9 +89,7 @@ def degraded_share(
 ) -> float:
     """Share (0-1) of the answered requests of a short sample served by the degraded
     fallback (the user's last good answer or popular items)."""
-    log = _sample(configuration, rate_rps, duration_s)
-    ok = log.ok
-    return float((log.degraded & ok).sum() / max(1, ok.sum()))
+    return _sample(configuration, rate_rps, duration_s).value("degraded_share")
 
 
 def healthy_replicas(region: str = "", configuration: dict[str, Any] | None = None) -> int:
