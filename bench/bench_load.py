@@ -33,11 +33,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from chaosrec.adapters.ports import free_port
 from chaosrec.adapters.process.launch import child_preexec
 from chaosrec.load.generator import LoadRun
+from chaosrec.slo import measures
 from chaosrec.slo.log import STATUS_CLIENT_DROPPED
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -147,12 +146,12 @@ def measure(url: str, rate_rps: float, duration_s: float, servers: list[int]) ->
     return Row(
         rate_rps=rate_rps,
         sent_rps=len(sent) / span_s,
-        ok_share=float(log.ok.mean()),
-        lag_p50_ms=float(np.percentile(lag_ms, 50)),
-        lag_p99_ms=float(np.percentile(lag_ms, 99)),
+        ok_share=measures.measure(log).availability,
+        lag_p50_ms=measures.percentile(lag_ms, 50),
+        lag_p99_ms=measures.percentile(lag_ms, 99),
         lag_max_ms=float(lag_ms.max()),
-        latency_p50_ms=float(np.percentile(latency_ms, 50)),
-        latency_p99_ms=float(np.percentile(latency_ms, 99)),
+        latency_p50_ms=measures.percentile(latency_ms, 50),
+        latency_p99_ms=measures.percentile(latency_ms, 99),
         dropped=int((log.status == STATUS_CLIENT_DROPPED).sum()),
         gen_cpu_pct=100.0 * cpu_s / wall_s,
         gen_cpu_us_per_req=1e6 * cpu_s / len(log),

@@ -20,11 +20,10 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from chaosrec.drill.target import RecsysTarget
 from chaosrec.faults.injector import Chaos
 from chaosrec.load.generator import LoadRun, default_params
+from chaosrec.slo.measures import measure
 from chaosrec.stack.stack import EmbeddedStack
 
 POLICIES: dict[str, dict[str, Any]] = {
@@ -56,12 +55,11 @@ def run_once(
             start = run.elapsed_s
             run.wait(seconds)
             end = run.elapsed_s
-    log = run.log.window(start, end)
-    latency = log.latency_ms[log.ok]
+    measured = measure(run.log.window(start, end))
     return (
-        float(np.percentile(latency, 50)),
-        float(np.percentile(latency, 99)),
-        float(log.ok.mean()),
+        measured.p50_ms or float("nan"),
+        measured.p99_ms or float("nan"),
+        measured.availability,
     )
 
 

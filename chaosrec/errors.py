@@ -6,7 +6,8 @@ also ``ValueError`` (or ``TypeError``) so generic code handles them naturally::
 
     ChaosrecError
     ├── ConfigError (ValueError)          bad argument, topology, profile or option
-    │   └── UnknownTargetError            a region / replica / proxy that does not exist
+    │   ├── UnknownTargetError            a region / replica / proxy that does not exist
+    │   └── TargetNotAllowedError         a non-loopback host the run did not allow
     ├── SetupError                        a required tool is missing or failed to install
     │   ├── ToolNotFoundError             e.g. no toxiproxy-server binary and no Go toolchain
     │   └── MissingExtraError (ImportError) an optional dependency is not installed: the
@@ -16,6 +17,7 @@ also ``ValueError`` (or ``TypeError``) so generic code handles them naturally::
     │   ├── ProcessStartError             a process exited or never became ready
     │   └── ModelLoadError                Triton could not load the model
     ├── ToxiproxyError                    the Toxiproxy API refused a request or is unreachable
+    ├── TargetBusyError                   another live chaosrec session holds a fault there
     ├── ModelError                        training / evaluation / export of the reference model
     ├── RollbackError                     a fault could not be reverted (never swallowed)
     ├── BackupError                       a model backup is missing or damaged, or a restore
@@ -55,6 +57,8 @@ __all__ = [
     "SetupError",
     "StackError",
     "SteadyStateDeviated",
+    "TargetBusyError",
+    "TargetNotAllowedError",
     "ToolNotFoundError",
     "ToxiproxyError",
     "UnknownTargetError",
@@ -72,6 +76,11 @@ class ConfigError(ChaosrecError, ValueError):
 
 class UnknownTargetError(ConfigError):
     """A fault or lookup named a region, replica or proxy that the topology does not have."""
+
+
+class TargetNotAllowedError(ConfigError):
+    """A URL chaosrec was about to act on is not on loopback and the run did not allow
+    its host; nothing was injected. The message says how to allow it."""
 
 
 class SetupError(ChaosrecError):
@@ -113,6 +122,12 @@ class ModelLoadError(StackError):
 
 class ToxiproxyError(ChaosrecError):
     """The Toxiproxy API is unreachable or answered with an error."""
+
+
+class TargetBusyError(ChaosrecError):
+    """Another live chaosrec session holds a fault on this target (a Toxiproxy proxy
+    shared between sessions): the fault was refused before anything was injected. The
+    message names the holder (host, pid)."""
 
 
 class ModelError(ChaosrecError):

@@ -18,25 +18,46 @@ Heavy imports (torch, tritonclient) happen only inside the fixtures that need th
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Iterator
+import contextlib
+import shutil
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from chaosrec.core.guard import TargetGuard
 from chaosrec.drill import Drill
 from chaosrec.errors import ConfigError
-from chaosrec.plugin_state import DRILL_KEY, SETTINGS_KEY, Settings
+from chaosrec.plugin_state import ANNOUNCED_KEY, DRILL_KEY, SETTINGS_KEY, Settings
 
-__all__ = ["chaos", "drill", "load", "recsys", "slo", "steady_state", "toxiproxy"]
+if TYPE_CHECKING:
+    from chaosrec.adapters.toxiproxy import Proxy, ToxiproxyClient, ToxiproxyServer
+    from chaosrec.drill.target import RecsysTarget
+    from chaosrec.faults.injector import Chaos
+    from chaosrec.load.generator import LoadRun
+    from chaosrec.slo.objectives import Verdict
+    from chaosrec.steady_state.hypotheses import SteadyStateHypothesis
+
+__all__ = [
+    "LoadFixture",
+    "SLOFixture",
+    "SteadyStateFixture",
+    "ToxiproxyHandle",
+    "chaos",
+    "drill",
+    "load",
+    "recsys",
+    "slo",
+    "steady_state",
+    "toxiproxy",
+]
 
 
 class ToxiproxyHandle:
     """The ``toxiproxy`` fixture's value: the server's API URL and a client."""
 
-    def __init__(self, client: Any, server: Any = None) -> None:
+    def __init__(self, client: ToxiproxyClient, server: ToxiproxyServer | None = None) -> None:
         self.client = client
         self.server = server
 
@@ -44,7 +65,7 @@ class ToxiproxyHandle:
     def api_url(self) -> str:
         return str(self.client.api_url)
 
-    def proxy(self, name: str, upstream: str) -> Any:
+    def proxy(self, name: str, upstream: str) -> Proxy:
         """Create (or return) proxy ``name`` to ``upstream`` ("host:port"); ``.listen`` is
         where to connect instead of the upstream."""
         return self.client.get_or_create_proxy(name, upstream)
@@ -57,54 +78,87 @@ def _settings(config: pytest.Config) -> Settings:
     return config.stash[SETTINGS_KEY]
 
 
+def _guard(config: pytest.Config) -> TargetGuard:
+    return TargetGuard(_settings(config).allow_hosts)
+
+
+def _say(config: pytest.Config, line: str) -> None:
+    """A line on the terminal (and in the log when there is no terminal)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+    else:  # pragma: no cover - pytest without its terminal (e.g. -p no:terminal)
+        import logging
+
+        logging.getLogger("chaosrec").warning(line)
+
+
 @pytest.fixture(scope="session")
 def toxiproxy(pytestconfig: pytest.Config) -> Iterator[ToxiproxyHandle]:
-    """The real Toxiproxy server: started for the session, or the one at ``toxiproxy_url``."""
+    """The real Toxiproxy server: started for the session, or the one at ``toxiproxy_url``
+    (allowed hosts only). Faults dead sessions left on it are swept and reported first."""
+    from chaosrec.adapters.process.scratch import scratch_dir, sweep_scratch
     from chaosrec.adapters.toxiproxy import ToxiproxyClient, ToxiproxyServer
+    from chaosrec.faults.ownership import close_all, ledger_for
 
     settings = _settings(pytestconfig)
+    for folder in sweep_scratch():
+        _say(pytestconfig, f"chaosrec: removed {folder}, left by a session that was killed")
     url = settings.toxiproxy_url
     if url is None and settings.target != "embedded":
         from chaosrec.drill.target import load_remote_config
 
         url = load_remote_config(Path(settings.target)).get("toxiproxy_url")
+    server: ToxiproxyServer | None = None
+    log_dir: Path | None = None
     if url:
+        _guard(pytestconfig).check_url(url, "--chaosrec-toxiproxy-url")
         client = ToxiproxyClient(url)
         client.version()  # unreachable -> a clear ToxiproxyError now, before any fault
-        yield ToxiproxyHandle(client)
-        client.close()
-        return
-    from chaosrec.adapters.tools import ensure_toxiproxy
+    else:
+        from chaosrec.adapters.tools import ensure_toxiproxy
 
-    log_dir = Path(tempfile.mkdtemp(prefix="chaosrec-toxiproxy-"))
-    server = ToxiproxyServer(ensure_toxiproxy(), log_path=log_dir / "toxiproxy.log")
-    server.start()
+        log_dir = scratch_dir("toxiproxy")
+        server = ToxiproxyServer(ensure_toxiproxy(), log_path=log_dir / "toxiproxy.log")
+        server.start()
+        client = server.client
     try:
-        yield ToxiproxyHandle(server.client, server)
+        for swept in ledger_for(client).swept:
+            _say(pytestconfig, f"chaosrec: swept {swept.describe()} on {client.api_url}")
+        yield ToxiproxyHandle(client, server)
     finally:
-        server.stop()
+        close_all()  # this session's ledger entries; its faults were reverted by then
+        if server is not None:
+            server.stop()
+        else:
+            client.close()
+        if log_dir is not None:
+            shutil.rmtree(log_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def recsys(pytestconfig: pytest.Config, toxiproxy: ToxiproxyHandle) -> Iterator[Any]:
+def recsys(pytestconfig: pytest.Config, toxiproxy: ToxiproxyHandle) -> Iterator[RecsysTarget]:
     """The recommender under test: the embedded stack (started once) or a remote target."""
     from chaosrec.drill.target import RecsysTarget
 
     settings = _settings(pytestconfig)
     if settings.target != "embedded":
         target = RecsysTarget.from_config(Path(settings.target), toxiproxy.client)
+        _guard(pytestconfig).check_url(target.gateway_url, "the target's gateway_url")
         target.check_reachable()
         yield target
         return
+    from chaosrec.adapters.process.scratch import scratch_dir
     from chaosrec.stack.stack import EmbeddedStack
 
-    run_dir = Path(tempfile.mkdtemp(prefix=f"chaosrec-stack-{os.getpid()}-"))
+    run_dir = scratch_dir("stack")
     stack = EmbeddedStack(settings.topology, run_dir=run_dir, toxiproxy=toxiproxy.server)
-    stack.start()
     try:
+        stack.start()
         yield RecsysTarget.from_stack(stack)
     finally:
         stack.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -116,20 +170,22 @@ def drill(request: pytest.FixtureRequest) -> Iterator[Drill]:
     recorder.close()
 
 
-def _recsys_if_requested(request: pytest.FixtureRequest) -> Any:
+def _recsys_if_requested(request: pytest.FixtureRequest) -> RecsysTarget | None:
     if "recsys" in request.fixturenames:
-        return request.getfixturevalue("recsys")
+        target: RecsysTarget = request.getfixturevalue("recsys")
+        return target
     return None
 
 
 @pytest.fixture
 def chaos(
     request: pytest.FixtureRequest, toxiproxy: ToxiproxyHandle, drill: Drill
-) -> Iterator[Any]:
+) -> Iterator[Chaos]:
     """The fault injector. Every fault is reverted at teardown, even after a failure."""
     from chaosrec.faults.injector import Chaos
 
     target = _recsys_if_requested(request)
+    guard = _guard(request.config)
     injector = Chaos(
         toxiproxy.client,
         topology=target.topology if target is not None else None,
@@ -138,7 +194,16 @@ def chaos(
         connection_reuse=(
             target.set_connection_reuse if target is not None and target.embedded else None
         ),
+        guard=guard,
     )
+    if not request.config.stash.get(ANNOUNCED_KEY, False):
+        request.config.stash[ANNOUNCED_KEY] = True
+        gateway = f", recommender gateway {target.gateway_url}" if target is not None else ""
+        _say(
+            request.config,
+            f"chaosrec: faults act on Toxiproxy {toxiproxy.api_url}{gateway} "
+            f"(allowed hosts: {guard.describe()})",
+        )
     injector.listeners.append(drill.on_fault)
     try:
         yield injector
@@ -166,7 +231,7 @@ class LoadFixture:
     def __init__(self, request: pytest.FixtureRequest, drill: Drill) -> None:
         self._request = request
         self._drill = drill
-        self.runs: list[Any] = []
+        self.runs: list[LoadRun] = []
 
     def run(
         self,
@@ -176,10 +241,11 @@ class LoadFixture:
         duration: float,
         timeout_s: float = 5.0,
         max_inflight: int = 1000,
-        params: Callable[[int], Any] | None = None,
-    ) -> Any:
+        params: Callable[[int], Mapping[str, str | int]] | None = None,
+    ) -> LoadRun:
         """An open-loop run at ``rate`` requests/s for ``duration`` s against ``url``
-        (default: the recommender gateway's /recommend). Use it as a context manager."""
+        (default: the recommender gateway's /recommend; another host only if the run
+        allows it). Use it as a context manager."""
         from chaosrec.core.validation import check_positive
         from chaosrec.load.generator import LoadRun
 
@@ -193,6 +259,7 @@ class LoadFixture:
                 from chaosrec.load.generator import default_params
 
                 params = default_params(target.n_users or 1000)
+        _guard(self._request.config).check_url(url, "the load target")
         run = LoadRun(
             url,
             rate_rps=rate,
@@ -223,7 +290,7 @@ class SLOFixture:
         self._drill = drill
         self._settings = settings
 
-    def evaluate(self, run: Any, **objectives: Any) -> Any:
+    def evaluate(self, run: LoadRun, **objectives: Any) -> Verdict:
         """The :class:`~chaosrec.slo.objectives.Verdict` for ``run`` (no assertion)."""
         from chaosrec.slo.objectives import Objectives, evaluate
 
@@ -258,7 +325,7 @@ class SLOFixture:
         self._drill.verdicts.append(verdict)
         return verdict
 
-    def assert_met(self, run: Any, **objectives: Any) -> Any:
+    def assert_met(self, run: LoadRun, **objectives: Any) -> Verdict:
         """Raise :class:`SLOViolation` (an AssertionError) if any objective failed, or
         :class:`DrillInconclusive` if the numbers cannot be trusted; else the verdict."""
         from chaosrec.errors import DrillInconclusive, SLOViolation
@@ -300,7 +367,7 @@ class SteadyStateFixture:
         recall_at_10: object = None,
         rate: float = 100.0,
         duration: float = 2.0,
-    ) -> Any:
+    ) -> SteadyStateHypothesis:
         """A hypothesis over a short open-loop sample (``rate`` x ``duration`` requests)
         and, for ``recall_at_10``, the golden request set. Tolerances: ``at_least(x)``,
         ``at_most(x)``, ``between(a, b)``, or a number (a floor for availability and
@@ -333,17 +400,12 @@ class SteadyStateFixture:
             )
         return hyp
 
-    def around(self, hypothesis: Any) -> Any:
+    @contextlib.contextmanager
+    def around(self, hypothesis: SteadyStateHypothesis) -> Iterator[SteadyStateHypothesis]:
         """Context manager: verify before the block (else no fault is injected) and after."""
-        import contextlib
-
-        @contextlib.contextmanager
-        def verified() -> Iterator[Any]:
-            hypothesis.verify("before")
-            yield hypothesis
-            hypothesis.verify("after")
-
-        return verified()
+        hypothesis.verify("before")
+        yield hypothesis
+        hypothesis.verify("after")
 
 
 @pytest.fixture

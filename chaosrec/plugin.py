@@ -10,6 +10,12 @@ Options (each also an ini key of the same name without dashes)::
     --chaosrec-slo-profile=FILE[:NAME]   default objectives for slo.assert_met
     --chaosrec-toxiproxy-url=URL         use this Toxiproxy server instead of starting one
     --chaosrec-search=quick|thorough     how hard the Hypothesis fault-schedule search looks
+    --chaosrec-allow-hosts=PATTERNS      non-loopback hosts faults and load may reach
+                                         (default: none; also $CHAOSREC_ALLOW_HOSTS)
+
+SIGTERM and SIGHUP (a CI job's timeout or cancellation, a closed terminal) end the
+session like Ctrl-C does: the current test stops, every fixture tears down, so every
+fault is rolled back before the process exits.
 """
 
 from __future__ import annotations
@@ -40,6 +46,12 @@ _OPTIONS = (
     ("slo_profile", "", "SLO profile YAML (FILE or FILE:NAME) giving default objectives"),
     ("toxiproxy_url", "", "use the Toxiproxy server at this URL instead of starting one"),
     ("search", "quick", "fault-schedule search profile: quick (the drill) or thorough"),
+    (
+        "allow_hosts",
+        "",
+        "non-loopback hosts (shell-style patterns, comma-separated) that faults and load may "
+        "reach; also $CHAOSREC_ALLOW_HOSTS",
+    ),
 )
 
 
@@ -63,6 +75,39 @@ def _option(config: pytest.Config, name: str) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "drill: a disaster-recovery drill (select with -m drill)")
     config.stash[SETTINGS_KEY] = _settings(config)
+    _teardown_on_termination(config)
+
+
+_TERMINATING = ("SIGTERM", "SIGHUP")
+
+
+def _teardown_on_termination(config: pytest.Config) -> None:
+    """Turn SIGTERM and SIGHUP into pytest's own orderly exit (teardown included), for
+    signals nobody else handles; the previous handlers come back at unconfigure."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous: dict[int, Any] = {}
+
+    def terminate(signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        pytest.exit(
+            f"chaosrec: {name} received; stopping the session, every fault is rolled back",
+            returncode=128 + signum,
+        )
+
+    for name in _TERMINATING:
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) in (signal.SIG_DFL, None):
+            previous[signum] = signal.signal(signum, terminate)
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    config.add_cleanup(restore)
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -85,10 +130,20 @@ def _settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(
             f"--chaosrec-toxiproxy-url={url!r}: must be an http:// URL of a Toxiproxy API"
         )
+    from chaosrec.core.guard import TargetGuard
+    from chaosrec.errors import ConfigError
+
+    guard = TargetGuard.from_env(_option(config, "allow_hosts"))
+    try:
+        if url is not None:
+            guard.check_url(url, "--chaosrec-toxiproxy-url")
+        if target != "embedded":
+            _check_target_file(Path(target), guard)
+    except ConfigError as err:
+        raise pytest.UsageError(str(err)) from err
     profile_spec = _option(config, "slo_profile")
     profile: dict[str, Any] = {}
     if profile_spec:
-        from chaosrec.errors import ConfigError
         from chaosrec.slo.profile import load_slo_profile
 
         try:
@@ -109,7 +164,20 @@ def _settings(config: pytest.Config) -> Settings:
         slo_profile=profile,
         slo_profile_source=profile_spec or None,
         toxiproxy_url=url,
+        allow_hosts=guard.allow_hosts,
     )
+
+
+def _check_target_file(path: Path, guard: Any) -> None:
+    """Every URL of a remote target file must be on an allowed host (before any test)."""
+    from chaosrec.drill.target import load_remote_config
+
+    data = load_remote_config(path)
+    for key in ("gateway_url", "toxiproxy_url"):
+        if isinstance(data.get(key), str):
+            guard.check_url(data[key], f"{path}: {key}")
+    for replica, triton in (data.get("triton_urls") or {}).items():
+        guard.check_url(str(triton), f"{path}: triton_urls.{replica}")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -9,7 +9,7 @@ import pytest
 
 from chaosrec.drill import Drill
 
-__all__ = ["DRILL_KEY", "JOURNAL_KEY", "SETTINGS_KEY", "Settings"]
+__all__ = ["ANNOUNCED_KEY", "DRILL_KEY", "JOURNAL_KEY", "SETTINGS_KEY", "Settings"]
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,12 @@ class Settings:
     slo_profile_source: str | None = None
     toxiproxy_url: str | None = None
     search: str = "quick"  # the fault-schedule search profile (chaosrec.schedules.profiles)
+    allow_hosts: tuple[str, ...] = ()  # non-loopback hosts faults and load may reach
 
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 DRILL_KEY = pytest.StashKey[Drill]()
+# The targets were announced on the terminal (once per session, before the first fault).
+ANNOUNCED_KEY = pytest.StashKey[bool]()
 # The Chaos Toolkit journal of an experiment-based drill, for the report.
 JOURNAL_KEY = pytest.StashKey[dict[str, Any]]()

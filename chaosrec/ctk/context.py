@@ -14,6 +14,10 @@ The target is resolved once per process, first match wins:
 3. the environment: ``CHAOSREC_TARGET``, ``CHAOSREC_GATEWAY_URL`` (+
    ``CHAOSREC_TOXIPROXY_URL``), ``CHAOSREC_STACK``;
 4. the stack ``chaosrec stack up`` started (name ``default``).
+
+A non-loopback gateway, Toxiproxy or target-file URL is refused before anything is
+injected unless its host is allowed: ``chaosrec_allow_hosts`` in the configuration or
+``CHAOSREC_ALLOW_HOSTS`` in the environment (see :mod:`chaosrec.core.guard`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chaosrec.core.guard import TargetGuard
 from chaosrec.errors import ConfigError, StackError, UnsupportedFaultError
 
 if TYPE_CHECKING:
@@ -138,17 +143,22 @@ class Session:
 
     ``owned``: the session created the target's clients (closed by :func:`reset`)."""
 
-    def __init__(self, target: Any, source: str, *, owned: bool = False) -> None:
+    def __init__(
+        self, target: Any, source: str, *, owned: bool = False, guard: TargetGuard | None = None
+    ) -> None:
         from chaosrec.faults.injector import Chaos
 
         self.target = target
         self.source = source  # how the target was found, for messages
+        self.guard = guard or TargetGuard.from_env()
+        self.guard.check_url(target.gateway_url, f"the gateway ({source})")
         self.chaos = Chaos(
             target.toxiproxy,
             topology=target.topology,
             control=target.control,
             traffic=target.traffic,
             connection_reuse=target.set_connection_reuse if target.control is not None else None,
+            guard=self.guard,
         )
         from chaosrec.drill import Drill
 
@@ -231,8 +241,9 @@ def session(configuration: dict[str, Any] | None = None) -> Session:
     with _lock:
         if _session is not None:
             return _session
-        target, source, kube = _resolve(configuration)
-        _session = Session(target, source, owned=target is not _bound)
+        guard = _guard(configuration)
+        target, source, kube = _resolve(configuration, guard)
+        _session = Session(target, source, owned=target is not _bound, guard=guard)
         if kube is not None:
             from chaosrec.ctk.kubernetes import KubernetesFaults
 
@@ -243,7 +254,18 @@ def session(configuration: dict[str, Any] | None = None) -> Session:
         return _session
 
 
-def _resolve(configuration: dict[str, Any] | None) -> tuple[Any, str, Any]:
+def _guard(configuration: dict[str, Any] | None) -> TargetGuard:
+    """Loopback, plus ``chaosrec_allow_hosts`` (configuration) or ``$CHAOSREC_ALLOW_HOSTS``."""
+    value = (configuration or {}).get("chaosrec_allow_hosts")
+    if value is not None and not isinstance(value, str | list):
+        raise ConfigError(
+            f"configuration chaosrec_allow_hosts={value!r} must be a string of host patterns "
+            "or a list of them"
+        )
+    return TargetGuard.from_env(value)
+
+
+def _resolve(configuration: dict[str, Any] | None, guard: TargetGuard) -> tuple[Any, str, Any]:
     from chaosrec.drill.target import RecsysTarget, load_remote_config
 
     if _bound is not None:
@@ -257,6 +279,9 @@ def _resolve(configuration: dict[str, Any] | None) -> tuple[Any, str, Any]:
             raise ConfigError(f"{where}: target file {path!r} does not exist")
         data = load_remote_config(Path(path))
         toxi_url = data.get("toxiproxy_url")
+        guard.check_url(str(data["gateway_url"]), f"{where} ({path}): gateway_url")
+        if toxi_url:
+            guard.check_url(str(toxi_url), f"{where} ({path}): toxiproxy_url")
         target = RecsysTarget.from_config(
             Path(path), ToxiproxyClient(toxi_url) if toxi_url else None
         )
@@ -267,9 +292,11 @@ def _resolve(configuration: dict[str, Any] | None) -> tuple[Any, str, Any]:
     if url:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}={url!r} must be an http:// URL")
-        toxi_url, _ = _setting(configuration, "chaosrec_toxiproxy_url")
+        guard.check_url(url, where)
+        toxi_url, toxi_where = _setting(configuration, "chaosrec_toxiproxy_url")
         toxiproxy = None
         if toxi_url:
+            guard.check_url(toxi_url, toxi_where)
             from chaosrec.adapters.toxiproxy import ToxiproxyClient
 
             toxiproxy = ToxiproxyClient(toxi_url)

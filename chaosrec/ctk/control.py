@@ -103,12 +103,25 @@ def before_experiment_control(
     from chaoslib.exceptions import InterruptExecution
 
     _state["interrupted_by"] = None
+    _hangup_like_terminate()
     try:
         current = _session(configuration)
         current.target.check_reachable()
     except ChaosrecError as err:
         _state["interrupted_by"] = f"chaosrec: {err}"
         raise InterruptExecution(f"chaosrec: {err}") from err
+
+
+def _hangup_like_terminate() -> None:
+    """chaoslib turns SIGTERM into a graceful interruption (rollbacks run); give SIGHUP (a
+    closed terminal or SSH session) the same handler, unless someone else handles it."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGHUP"):
+        return
+    on_term = signal.getsignal(signal.SIGTERM)
+    if callable(on_term) and signal.getsignal(signal.SIGHUP) in (signal.SIG_DFL, None):
+        _state["sighup"] = signal.signal(signal.SIGHUP, on_term)
 
 
 def _session(configuration: dict[str, Any] | None) -> Any:
@@ -212,6 +225,11 @@ def cleanup_control() -> None:
     guard = _state.pop("guardrail", None)
     if guard is not None:
         guard.stop()
+    previous = _state.pop("sighup", None)
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        import signal
+
+        signal.signal(signal.SIGHUP, previous)
     _state.update(conditions=(), poll_s=0.1, window_s=0.5, interrupted_by=None)
 
 

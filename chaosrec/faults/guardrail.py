@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from chaosrec.adapters import http as _http
+from chaosrec.adapters.gateway import GatewayClient
 from chaosrec.core.validation import check_choice, check_non_negative, check_positive
 from chaosrec.errors import ConfigError, GuardrailTripped
 from chaosrec.slo.log import RequestLog
@@ -188,7 +188,8 @@ class GatewayMetricsSource:
     differenced over the window; works for ``chaos run`` where no load run is in process."""
 
     def __init__(self, gateway_url: str, *, timeout_s: float = 1.0) -> None:
-        self.gateway_url = gateway_url.rstrip("/")
+        self.gateway = GatewayClient(gateway_url)
+        self.gateway_url = self.gateway.url
         self.timeout_s = timeout_s
         self._history: list[tuple[float, int, int, int]] = []  # (t, total, errors, degraded)
 
@@ -196,23 +197,9 @@ class GatewayMetricsSource:
         return f"gateway metrics at {self.gateway_url}/metrics"
 
     def counters(self) -> tuple[int, int, int]:
-
-        text = _http.get(f"{self.gateway_url}/metrics", timeout=self.timeout_s).text
-        total = errors = degraded = 0
-        for line in text.splitlines():
-            if not line.startswith("chaosrec_gateway_requests_total{"):
-                continue
-            labels, _, value = line.rpartition(" ")
-            outcome = labels.split('outcome="', 1)[1].split('"', 1)[0]
-            count = int(float(value))
-            if outcome == "bad_request":
-                continue  # the client's fault, not the service's
-            total += count
-            if outcome == "degraded":
-                degraded += count
-            elif outcome != "ok":
-                errors += count
-        return total, errors, degraded
+        """The gateway's cumulative (total, errors, degraded) request counters."""
+        counts = self.gateway.request_counts(self.timeout_s)
+        return counts.total, counts.errors, counts.degraded
 
     def measure(self, window_s: float) -> Measures:
         now = time.monotonic()

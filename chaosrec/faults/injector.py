@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from chaosrec.adapters.toxiproxy import ToxiproxyClient
+from chaosrec.core.guard import TargetGuard
 from chaosrec.core.topology import Topology
 from chaosrec.core.validation import (
     check_choice,
@@ -37,6 +38,7 @@ from chaosrec.faults.control import ArtifactControl, ServiceControl
 from chaosrec.faults.gpu import GpuFault, ModelUnloaded
 from chaosrec.faults.model_version import ModelVersionSwap
 from chaosrec.faults.network import ProxyDown, Toxic
+from chaosrec.faults.ownership import FaultLedger, ledger_for
 from chaosrec.faults.process import ReplicaKilled
 
 __all__ = [
@@ -87,6 +89,11 @@ class Chaos:
     :param traffic: counts traffic through targets, for the "fault met traffic" check.
     :param connection_reuse: ``set(bool)`` for the gateway's keep-alive pools, used
         to make partial toxicity a per-request share.
+    :param guard: which hosts faults may reach (default: loopback only); the Toxiproxy
+        API is checked here, before anything is injected.
+    :param ownership: record every network fault in the session's ledger on the
+        Toxiproxy server (:mod:`chaosrec.faults.ownership`): proxies held by another
+        live session are refused, and what a killed session left is swept.
     """
 
     def __init__(
@@ -97,8 +104,14 @@ class Chaos:
         control: ServiceControl | None = None,
         traffic: TrafficCounter | None = None,
         connection_reuse: Callable[[bool], None] | None = None,
+        guard: TargetGuard | None = None,
+        ownership: bool = True,
     ) -> None:
+        self.guard = guard or TargetGuard()
+        if toxiproxy is not None:
+            self.guard.check_url(toxiproxy.api_url, "the Toxiproxy API")
         self._toxiproxy = toxiproxy
+        self._ownership = ownership
         self.topology = topology
         self.control = control
         self.traffic = traffic
@@ -117,6 +130,14 @@ class Chaos:
                 "network faults need a Toxiproxy server; configure one (toxiproxy_url)"
             )
         return self._toxiproxy
+
+    @property
+    def ledger(self) -> FaultLedger | None:
+        """This session's fault ledger on the Toxiproxy server (None without ownership);
+        started (and what dead sessions left swept) on first use."""
+        if not self._ownership or self._toxiproxy is None:
+            return None
+        return ledger_for(self._toxiproxy)
 
     def resolve_proxies(self, target: Target) -> tuple[str, ...]:
         """Proxy names for a target; :class:`UnknownTargetError` lists what exists."""
@@ -140,8 +161,17 @@ class Chaos:
         names = sorted(self.toxiproxy.proxies())
         if target in names:
             return (target,)
-        if target == "all" and names:
-            return tuple(names)
+        if target == "all":
+            # never every proxy on a server other teams may share: only those this
+            # session made (a topology's "all" was resolved above)
+            mine = tuple(sorted(set(names) & self.toxiproxy.created))
+            if mine:
+                return mine
+            raise UnknownTargetError(
+                "target 'all' means the proxies chaosrec knows about (a recommender "
+                "topology, or proxies created in this session) and there are none; name "
+                f"the proxies instead (on this server: {names or ['<none>']})"
+            )
         known = (
             ["all", *self.topology.regions, *self.topology.replica_ids()] if self.topology else []
         )
@@ -248,6 +278,7 @@ class Chaos:
             label=label,
             traffic=self.traffic,
             around=self._partial_hooks(float(toxicity)),
+            ledger=self.ledger,
         )
         return self._start(fault)
 
@@ -412,7 +443,11 @@ class Chaos:
         name = _name(target)
         return self._start(
             ProxyDown(
-                self.toxiproxy, proxies, label=f"down({name})", traffic=self._refusal_evidence()
+                self.toxiproxy,
+                proxies,
+                label=f"down({name})",
+                traffic=self._refusal_evidence(),
+                ledger=self.ledger,
             )
         )
 
@@ -437,6 +472,7 @@ class Chaos:
                 label=label,
                 traffic=self._refusal_evidence(),
                 kind="region_outage",
+                ledger=self.ledger,
             )
         elif mode == "blackhole":
             fault = Toxic(
@@ -449,6 +485,7 @@ class Chaos:
                 toxicity=1.0,
                 label=label,
                 traffic=self.traffic,
+                ledger=self.ledger,
             )
         else:
             self.resolve_replicas(region, "region_outage(mode='kill')")

@@ -19,7 +19,7 @@ from chaosrec.ctk.kubernetes import (
     check_kube_config,
     parse_kubernetes,
 )
-from chaosrec.errors import ConfigError, UnknownTargetError
+from chaosrec.errors import ConfigError, TargetNotAllowedError, UnknownTargetError
 from chaosrec.faults.injector import Chaos
 
 SPEC = {
@@ -247,9 +247,13 @@ def test_a_target_file_on_kubernetes_routes_ctk_actions_to_chaosk8s(
     )
     context.bind(None)
     try:
-        done = actions.inject_region_outage(
-            "region-a", "refuse", configuration={"chaosrec_target": str(target)}
-        )
+        with pytest.raises(TargetNotAllowedError, match=r"recsys\.example, which is not loopback"):
+            actions.inject_region_outage(
+                "region-a", "refuse", configuration={"chaosrec_target": str(target)}
+            )
+        assert mock_chaosk8s == []  # refused before anything was called
+        configuration = {"chaosrec_target": str(target), "chaosrec_allow_hosts": "*.example"}
+        done = actions.inject_region_outage("region-a", "refuse", configuration=configuration)
         assert done["label"] == "region_outage(region-a, mode=refuse)"
         assert mock_chaosk8s[0][0] == "scale_deployment"
         assert actions.rollback_all() == ["region_outage(region-a, mode=refuse)"]

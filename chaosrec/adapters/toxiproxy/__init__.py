@@ -4,7 +4,22 @@ Why not toxiproxy-python: see the README's Toxiproxy section. Its ``Proxy`` obje
 are accepted wherever chaosrec takes a proxy (anything with a ``.name``).
 """
 
-from chaosrec.adapters.toxiproxy.client import STREAMS, TOXIC_TYPES, Proxy, Toxic, ToxiproxyClient
+from chaosrec.adapters.toxiproxy.client import (
+    LEDGER_PREFIX,
+    STREAMS,
+    TOXIC_TYPES,
+    Proxy,
+    Toxic,
+    ToxiproxyClient,
+)
 from chaosrec.adapters.toxiproxy.server import ToxiproxyServer
 
-__all__ = ["STREAMS", "TOXIC_TYPES", "Proxy", "Toxic", "ToxiproxyClient", "ToxiproxyServer"]
+__all__ = [
+    "LEDGER_PREFIX",
+    "STREAMS",
+    "TOXIC_TYPES",
+    "Proxy",
+    "Toxic",
+    "ToxiproxyClient",
+    "ToxiproxyServer",
+]

@@ -40,7 +40,7 @@ import httpx
 
 from chaosrec.errors import ConfigError, ToxiproxyError, UnknownTargetError
 
-__all__ = ["STREAMS", "TOXIC_TYPES", "Proxy", "Toxic", "ToxiproxyClient"]
+__all__ = ["LEDGER_PREFIX", "STREAMS", "TOXIC_TYPES", "Proxy", "Toxic", "ToxiproxyClient"]
 
 #: Toxic types and, for each, its attributes and their units. Slicer's delay is in µs.
 TOXIC_TYPES: Final[Mapping[str, Mapping[str, str]]] = types.MappingProxyType(
@@ -58,6 +58,11 @@ TOXIC_TYPES: Final[Mapping[str, Mapping[str, str]]] = types.MappingProxyType(
 STREAMS: Final = ("upstream", "downstream")
 
 _INT64_MAX: Final = 2**63 - 1  # Toxiproxy decodes attributes into Go int64
+
+LEDGER_PREFIX: Final = "chaosrec~"
+"""Proxies whose name starts with this are chaosrec's fault-ownership ledger on the
+server (see :mod:`chaosrec.faults.ownership`): disabled, bound to nothing, and hidden
+from :meth:`ToxiproxyClient.proxies` unless asked for."""
 
 
 # --------------------------------------------------------------------------- data
@@ -252,6 +257,8 @@ class ToxiproxyClient:
         # trust_env=False: a control-plane call to a local server must not be routed
         # through an HTTP(S)_PROXY meant for the internet.
         self._http = httpx.Client(base_url=self._api_url, timeout=timeout_s, trust_env=False)
+        #: proxies created through this client ("all" means these when no topology is known)
+        self.created: set[str] = set()
 
     @property
     def api_url(self) -> str:
@@ -351,19 +358,31 @@ class ToxiproxyClient:
         return str(answer).strip()
 
     def reset(self) -> None:
-        """Re-enable every proxy and remove every toxic (proxies themselves stay)."""
+        """Re-enable every proxy and remove every toxic (proxies themselves stay).
+
+        This is Toxiproxy's global ``/reset``: it removes *every* session's faults on
+        the server, not only yours; chaosrec's ledger proxies are disabled again.
+        """
         self._request("POST", "/reset")
+        for name in self.proxies(include_ledger=True):
+            if name.startswith(LEDGER_PREFIX):
+                self.set_enabled(name, False)
 
     def is_clean(self) -> bool:
-        """Return whether no proxy has a toxic and every proxy is enabled."""
+        """Return whether no proxy has a toxic and every proxy is enabled (chaosrec's
+        ledger proxies aside)."""
         return all(p.enabled and not p.toxics for p in self.proxies().values())
 
     # -- proxies
 
-    def proxies(self) -> dict[str, Proxy]:
-        """Return every proxy, by name."""
+    def proxies(self, *, include_ledger: bool = False) -> dict[str, Proxy]:
+        """Return every proxy, by name (chaosrec's ledger proxies only when asked)."""
         answer = self._request("GET", "/proxies") or {}
-        return {name: Proxy.from_api(data) for name, data in answer.items()}
+        return {
+            name: Proxy.from_api(data)
+            for name, data in answer.items()
+            if include_ledger or not name.startswith(LEDGER_PREFIX)
+        }
 
     def proxy(self, name: str) -> Proxy:
         """Return the proxy called ``name``."""
@@ -387,7 +406,9 @@ class ToxiproxyClient:
             "listen": _check_address("listen", listen, allow_port_zero=True),
             "enabled": bool(enabled),
         }
-        return Proxy.from_api(self._request("POST", "/proxies", body=body))
+        created = Proxy.from_api(self._request("POST", "/proxies", body=body))
+        self.created.add(created.name)
+        return created
 
     def get_or_create_proxy(self, name: str, upstream: str, listen: str = "127.0.0.1:0") -> Proxy:
         """Return the proxy ``name``, creating it if it does not exist.
@@ -417,6 +438,7 @@ class ToxiproxyClient:
         """Delete the proxy ``name``, closing its connections."""
         _check_name("name", name)
         self._request("DELETE", f"/proxies/{name}", proxy=name)
+        self.created.discard(name)
 
     def set_enabled(self, name: str, enabled: bool) -> Proxy:
         """Enable or disable the proxy ``name``; return its new state.
