@@ -50,10 +50,12 @@ def check_non_negative(name: str, value: object, *, maximum: float | None = None
     return number
 
 
-def check_positive_int(name: str, value: object) -> int:
-    """An integer >= 1."""
+def check_positive_int(name: str, value: object, *, maximum: int | None = None) -> int:
+    """An integer >= 1 (and <= ``maximum`` when given)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name}={value!r} must be an integer >= 1")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name}={value!r} is above the maximum of {maximum}")
     return value
 
 

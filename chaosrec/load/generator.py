@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -36,7 +37,13 @@ from chaosrec.slo.log import STATUS_CLIENT_DROPPED, STATUS_TRANSPORT_ERROR, Requ
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["LoadRun", "default_params"]
+__all__ = [
+    "BYTES_PER_REQUEST",
+    "DEFAULT_MEMORY_BUDGET_MB",
+    "MAX_INFLIGHT",
+    "LoadRun",
+    "default_params",
+]
 
 #: ``i -> query parameters`` of the i-th request
 ParamsFn: TypeAlias = Callable[[int], Mapping[str, str | int]]
@@ -51,6 +58,37 @@ def default_params(n_users: int = 5000, k: int = 10, seed: int = 11) -> ParamsFn
     return lambda i: {"user_id": users[i % len(users)], "k": k}
 
 
+#: requests in flight at most (the connection pool's size); more are recorded as dropped
+MAX_INFLIGHT = 10_000
+#: memory one scheduled request's row costs at its peak: 462 bytes measured with
+#: tracemalloc over 200,000 rows (the pending tuple, then its columns when the log is
+#: built), rounded up
+BYTES_PER_REQUEST = 500
+DEFAULT_MEMORY_BUDGET_MB = 1024.0
+MEMORY_BUDGET_ENV = "CHAOSREC_LOAD_MEMORY_MB"
+
+
+def _check_memory(rate_rps: float, duration_s: float, n: int, budget_mb: float | None) -> None:
+    """Refuse, before anything is sent, a schedule whose log would not fit the budget."""
+    if budget_mb is None:
+        raw = os.environ.get(MEMORY_BUDGET_ENV)
+        try:
+            budget_mb = float(raw) if raw else DEFAULT_MEMORY_BUDGET_MB
+        except ValueError:
+            raise ConfigError(
+                f"{MEMORY_BUDGET_ENV}={raw!r} is not a number of MiB; set e.g. 2048 or unset it"
+            ) from None
+    budget_mb = check_positive("memory_budget_mb", budget_mb)
+    needed_mb = n * BYTES_PER_REQUEST / 2**20
+    if needed_mb > budget_mb:
+        raise ConfigError(
+            f"rate_rps={rate_rps:g} x duration_s={duration_s:g} schedules {n:,} requests, whose "
+            f"log needs ~{needed_mb:,.0f} MiB, over the load memory budget of {budget_mb:,.0f} "
+            f"MiB; lower the rate or the duration, or raise memory_budget_mb= "
+            f"(or {MEMORY_BUDGET_ENV})"
+        )
+
+
 class LoadRun:
     """One open-loop run against ``url``; a context manager.
 
@@ -58,8 +96,12 @@ class LoadRun:
     :param rate_rps: constant arrival rate, requests per second (> 0).
     :param duration_s: how long requests are scheduled for, seconds (> 0).
     :param timeout_s: per-request client timeout; a timeout is recorded as status 0.
-    :param max_inflight: requests allowed in flight before new ones are dropped.
+    :param max_inflight: requests allowed in flight before new ones are dropped
+        (at most :data:`MAX_INFLIGHT`).
     :param params: ``i -> query parameters`` for the i-th request.
+    :param memory_budget_mb: refuse, before starting, a schedule whose request log would
+        not fit (default ``$CHAOSREC_LOAD_MEMORY_MB``, else
+        :data:`DEFAULT_MEMORY_BUDGET_MB`; :data:`BYTES_PER_REQUEST` a request).
 
     Leaving the ``with`` block waits out the remaining duration and the last
     answers (at most ``timeout_s`` more), so recovery after a fault is observed.
@@ -77,16 +119,18 @@ class LoadRun:
         max_inflight: int = 1000,
         params: ParamsFn | None = None,
         on_start: Callable[[LoadRun], None] | None = None,
+        memory_budget_mb: float | None = None,
     ) -> None:
         self.url = url
         self.rate_rps = check_positive("rate_rps", rate_rps, maximum=20_000)
         self.duration_s = check_positive("duration_s", duration_s, maximum=3600)
         self.timeout_s = check_positive("timeout_s", timeout_s)
-        self.max_inflight = check_positive_int("max_inflight", max_inflight)
+        self.max_inflight = check_positive_int("max_inflight", max_inflight, maximum=MAX_INFLIGHT)
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"url={url!r} must start with http:// or https://")
         self.params = params or default_params()
         self.n_requests = max(1, round(self.rate_rps * self.duration_s))
+        _check_memory(self.rate_rps, self.duration_s, self.n_requests, memory_budget_mb)
         self._on_start = on_start
         self._rows = RowRecorder()
         self._thread: threading.Thread | None = None

@@ -466,6 +466,22 @@ GOOD: dict[str, Any] = {"url": "http://127.0.0.1:9/ok", "rate_rps": 10, "duratio
         pytest.param({"url": "ftp://127.0.0.1/ok"}, r"url='ftp://127.0.0.1/ok'", id="ftp"),
         pytest.param({"max_inflight": 0}, r"max_inflight=0 must be an integer", id="inflight-0"),
         pytest.param({"max_inflight": 2.5}, r"max_inflight=2.5", id="inflight-float"),
+        pytest.param(
+            {"max_inflight": 10**6},
+            r"max_inflight=1000000 is above the maximum",
+            id="inflight-huge",
+        ),
+        pytest.param(  # 20k/s x 3600 s = 72 M rows: ~34 GiB of log, refused before starting
+            {"rate_rps": 20_000, "duration_s": 3600},
+            r"schedules 72,000,000 requests, whose log needs ~34,332 MiB, over the load memory "
+            r"budget of 1,024 MiB; lower the rate",
+            id="log-over-memory-budget",
+        ),
+        pytest.param(
+            {"rate_rps": 1000, "duration_s": 60, "memory_budget_mb": 10},
+            r"60,000 requests.*budget of 10 MiB",
+            id="explicit-budget",
+        ),
     ],
 )
 def test_invalid_arguments(overrides: dict[str, Any], message: str) -> None:
