@@ -35,6 +35,7 @@ from chaosrec.adapters.ports import free_port, port_is_free
 from chaosrec.adapters.process.launch import renice_tree
 from chaosrec.adapters.process.manager import ManagedProcess
 from chaosrec.core.paths import runs_dir
+from chaosrec.core.redact import redact
 from chaosrec.core.topology import Replica, Topology, load_topology
 from chaosrec.errors import ConfigError, PortInUseError, ProcessStartError, StackError
 from chaosrec.stack.backup import ModelBackup, RestoreReport
@@ -487,9 +488,10 @@ class EmbeddedStack:
     # -- introspection --------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Every process with its pid, ports and liveness, plus versions and recent events."""
+        """Every process with its pid, ports and liveness, plus versions and recent events;
+        credentials (in URLs, error texts, secret-looking keys) are redacted."""
         toxi = self._toxiproxy
-        return {
+        status: dict[str, Any] = {
             "topology": self.topology.to_dict(),
             "run_dir": str(self.run_dir),
             "gateway": {
@@ -520,8 +522,11 @@ class EmbeddedStack:
             ),
             "events": [e.to_dict() for e in self.events[-50:]],
         }
+        return redact(status)
 
     def write_state(self, path: Path, **extra: Any) -> None:
+        """Atomically replace ``path`` with :meth:`status` plus ``extra`` (redacted too)."""
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**self.status(), **extra}, indent=2), encoding="utf-8")
+        state = redact({**self.status(), **extra})
+        tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
         tmp.replace(path)
