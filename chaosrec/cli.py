@@ -355,7 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "results", nargs="?", default="reports/allure-results", help="Allure results folder"
     )
-    p.add_argument("--out", default="reports/allure-report", help="report folder (replaced)")
+    p.add_argument(
+        "--out",
+        default="reports/allure-report",
+        help="report folder: created, or replaced if an earlier `chaosrec report` built it",
+    )
     p.add_argument("--history", default=None, help="Allure 3 history file (JSON lines)")
     p.add_argument(
         "--screenshots", default=None, help="render in headless chromium, screenshots here"
