@@ -23,7 +23,6 @@ from typing import Any
 
 from chaosrec.adapters.process.identity import ProcessIdentity
 from chaosrec.adapters.process.manager import ManagedProcess
-from chaosrec.core.paths import stacks_dir
 from chaosrec.core.redact import redact
 from chaosrec.errors import ChaosrecError
 
@@ -109,7 +108,10 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def _stack_dir(name: str) -> Path:
-    return stacks_dir() / name
+    """The stack's state folder; the name is checked first (ConfigError, nothing created)."""
+    from chaosrec.stack.stack import stack_state_dir
+
+    return stack_state_dir(name, "--name")
 
 
 def _read_state(name: str) -> dict[str, Any] | None:
@@ -180,12 +182,12 @@ def cmd_stack_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_stack_up(args: argparse.Namespace) -> int:
+    sdir = _stack_dir(args.name)  # checks the name before anything is created
     state = _read_state(args.name)
     if state and state.get("status") == "ready" and _supervisor(state) is not None:
         _print(f"stack {args.name!r} is already up")
         _print_status(state)
         return 0
-    sdir = _stack_dir(args.name)
     sdir.mkdir(parents=True, exist_ok=True)
     (sdir / "state.json").unlink(missing_ok=True)
     started = time.monotonic()
