@@ -20,6 +20,9 @@ Everything else is returned unchanged, character for character, and ``redact`` i
 idempotent. Numbers, booleans, ``None`` and other objects pass through untouched (turn
 objects into dicts first).
 
+:class:`RedactingFilter` applies the same to log records (httpx logs every request's
+URL, ``user:pass@`` included, at INFO).
+
 Example::
 
     >>> redact({"gateway_url": "http://drill:s3cr3t@gw:8080/", "api_token": "abc", "n": 3})
@@ -28,12 +31,21 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import unquote_plus
 
-__all__ = ["MARKER", "SECRET_WORDS", "is_secret_name", "redact", "redact_text", "redact_url"]
+__all__ = [
+    "MARKER",
+    "SECRET_WORDS",
+    "RedactingFilter",
+    "is_secret_name",
+    "redact",
+    "redact_text",
+    "redact_url",
+]
 
 #: what a removed secret is replaced with
 MARKER = "***"
@@ -170,3 +182,25 @@ def redact(value: _T) -> _T:
     else:
         result = value
     return result  # type: ignore[no-any-return]
+
+
+class RedactingFilter(logging.Filter):
+    """A :class:`logging.Filter` that redacts each record's message and traceback text
+    (it never drops a record). A filter on a logger sees only that logger's own records,
+    not its children's: add it to each logger whose lines may carry URLs.
+
+    Example::
+
+        logging.getLogger("httpx").addFilter(RedactingFilter())
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        shown = redact_text(message)
+        if shown != message:
+            record.msg, record.args = shown, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        return True

@@ -14,8 +14,9 @@ For every test that used the ``drill`` recorder:
 
 Credentials never reach a report (:mod:`chaosrec.core.redact`): the drill record and
 the environment are redacted before they are stored, every test's ``user_properties``
-(which ``--junitxml`` writes out) are redacted as each report is made, and at the end
-of the run the Allure results folder is scrubbed of what allure-pytest wrote itself.
+(which ``--junitxml`` writes out) are redacted as each report is made, the log lines of
+httpx, Chaos Toolkit and chaosrec are redacted as they are logged, and at the end of the
+run the Allure results folder is scrubbed of what allure-pytest wrote itself.
 
 Option (also an ini key): ``--chaosrec-report-dir=DIR``.
 """
@@ -33,6 +34,12 @@ from chaosrec.plugin_state import DRILL_KEY, JOURNAL_KEY
 _RESULTS_KEY = pytest.StashKey[list[dict[str, Any]]]()
 _ENV_KEY = pytest.StashKey[dict[str, str]]()
 _WRITTEN_KEY = pytest.StashKey[list[Path]]()
+_FILTER_KEY = pytest.StashKey[Any]()
+
+# loggers whose lines may carry a target's URL: httpx logs every request's URL at INFO
+# (user:pass@ included), chaoslib and chaosrec's Chaos Toolkit control log to
+# "chaostoolkit", the process ledger to "chaosrec"
+_REDACTED_LOGGERS = ("chaosrec", "chaostoolkit", "httpx")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,10 +53,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    import logging
+
+    from chaosrec.core.redact import RedactingFilter
+
+    log_filter = config.stash[_FILTER_KEY] = RedactingFilter()
+    for name in _REDACTED_LOGGERS:
+        logging.getLogger(name).addFilter(log_filter)
     config.stash[_RESULTS_KEY] = []
     config.stash[_ENV_KEY] = {}
     config.stash[_WRITTEN_KEY] = []
     config.pluginmanager.register(_DrillReports(config), "chaosrec-drill-reports")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import logging
+
+    log_filter = config.stash.get(_FILTER_KEY, None)
+    if log_filter is not None:
+        for name in _REDACTED_LOGGERS:
+            logging.getLogger(name).removeFilter(log_filter)
 
 
 def _outcome(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str:

@@ -260,3 +260,26 @@ def test_bytes_pairs_and_none() -> None:
 )
 def test_is_secret_name(name: str, secret: bool) -> None:
     assert is_secret_name(name) is secret
+
+
+def test_the_logging_filter_redacts_messages_and_tracebacks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from chaosrec.core.redact import RedactingFilter
+
+    logger = logging.getLogger("chaosrec.test-redact")
+    log_filter = RedactingFilter()
+    logger.addFilter(log_filter)
+    try:
+        with caplog.at_level(logging.INFO, logger=logger.name):
+            logger.info("HTTP Request: GET %s %r", "http://drill:s3cr3t@127.0.0.1:1/x", 200)
+            try:
+                raise RuntimeError("cannot reach http://drill:s3cr3t@127.0.0.1:1")
+            except RuntimeError:
+                logger.exception("failed")
+    finally:
+        logger.removeFilter(log_filter)
+    assert caplog.messages[0] == "HTTP Request: GET http://***@127.0.0.1:1/x 200"
+    assert "s3cr3t" not in caplog.text and "http://***@127.0.0.1:1" in caplog.text
