@@ -23,7 +23,7 @@ from typing import Any
 
 from chaosrec.adapters.process.identity import ProcessIdentity
 from chaosrec.adapters.process.manager import ManagedProcess
-from chaosrec.core.paths import stacks_dir
+from chaosrec.core.redact import redact
 from chaosrec.errors import ChaosrecError
 
 __all__ = ["main"]
@@ -108,7 +108,10 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def _stack_dir(name: str) -> Path:
-    return stacks_dir() / name
+    """The stack's state folder; the name is checked first (ConfigError, nothing created)."""
+    from chaosrec.stack.stack import stack_state_dir
+
+    return stack_state_dir(name, "--name")
 
 
 def _read_state(name: str) -> dict[str, Any] | None:
@@ -156,20 +159,16 @@ def cmd_stack_serve(args: argparse.Namespace) -> int:
     try:
         stack.start()
     except ChaosrecError as err:
-        state_path.write_text(
-            json.dumps(
-                {
-                    "status": "failed",
-                    "error": str(err),
-                    "supervisor_pid": os.getpid(),
-                    "supervisor": me,
-                    "name": args.name,
-                    "notes": getattr(err, "__notes__", []),
-                }
-            ),
-            encoding="utf-8",
-        )
-        print(f"chaosrec: {err}", file=sys.stderr)
+        failed = {
+            "status": "failed",
+            "error": str(err),
+            "supervisor_pid": os.getpid(),
+            "supervisor": me,
+            "name": args.name,
+            "notes": getattr(err, "__notes__", []),
+        }
+        state_path.write_text(json.dumps(redact(failed)), encoding="utf-8")
+        print(redact(f"chaosrec: {err}"), file=sys.stderr)
         return 1
     try:
         while not stop["flag"]:
@@ -183,12 +182,12 @@ def cmd_stack_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_stack_up(args: argparse.Namespace) -> int:
+    sdir = _stack_dir(args.name)  # checks the name before anything is created
     state = _read_state(args.name)
     if state and state.get("status") == "ready" and _supervisor(state) is not None:
         _print(f"stack {args.name!r} is already up")
         _print_status(state)
         return 0
-    sdir = _stack_dir(args.name)
     sdir.mkdir(parents=True, exist_ok=True)
     (sdir / "state.json").unlink(missing_ok=True)
     started = time.monotonic()
@@ -217,9 +216,10 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
             _print_status(state)
             return 0
         if state and state.get("status") == "failed":
-            print(f"chaosrec: stack failed to start: {state.get('error')}", file=sys.stderr)
+            error = redact(f"chaosrec: stack failed to start: {state.get('error')}")
+            print(error, file=sys.stderr)
             for note in state.get("notes", []):
-                print(note, file=sys.stderr)
+                print(redact(str(note)), file=sys.stderr)
             supervisor.wait(10)
             return 1
         if not supervisor.alive:
@@ -264,13 +264,14 @@ def cmd_stack_status(args: argparse.Namespace) -> int:
         _print(f"stack {args.name!r} is not running (start it with `chaosrec stack up`)")
         return 3
     if args.json:
-        _print(json.dumps(state, indent=2))
+        _print(json.dumps(redact(state), indent=2))
     else:
         _print_status(state)
     return 0
 
 
 def _print_status(state: dict[str, Any]) -> None:
+    state = redact(state)
     versions = state.get("versions", {})
     _print(
         f"topology {state['topology']['name']}  triton {versions.get('triton', '?')}  "
@@ -356,7 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "results", nargs="?", default="reports/allure-results", help="Allure results folder"
     )
-    p.add_argument("--out", default="reports/allure-report", help="report folder (replaced)")
+    p.add_argument(
+        "--out",
+        default="reports/allure-report",
+        help="report folder: created, or replaced if an earlier `chaosrec report` built it",
+    )
     p.add_argument("--history", default=None, help="Allure 3 history file (JSON lines)")
     p.add_argument(
         "--screenshots", default=None, help="render in headless chromium, screenshots here"
@@ -393,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except ChaosrecError as err:
-        print(f"chaosrec: {err}", file=sys.stderr)
+        print(redact(f"chaosrec: {err}"), file=sys.stderr)
         return 2 if isinstance(err, ValueError) else 1
     except KeyboardInterrupt:
         return 130

@@ -9,6 +9,12 @@ taken from the gateway and replicas whose latency the drill is measuring.
 
 ``httpx.Client`` is safe to share between threads (its connection pool locks), so
 one client serves the process; it is closed at exit.
+
+It ignores the environment (``trust_env=False``): ``HTTP_PROXY``/``HTTPS_PROXY``/
+``ALL_PROXY`` set for a developer's or CI's outbound traffic would otherwise route
+chaosrec's calls to its own loopback processes (Triton, the gateway) through that
+proxy, which fails or, worse, shows a proxy's answer as the service's. ``.netrc`` is
+not read either, so no stored credential is sent to a target by accident.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ def client() -> httpx.Client:
     if _client is None:
         with _lock:
             if _client is None:
-                _client = httpx.Client()
+                _client = httpx.Client(trust_env=False)
                 atexit.register(_client.close)
     return _client
 

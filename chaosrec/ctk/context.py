@@ -316,11 +316,11 @@ def _resolve(configuration: dict[str, Any] | None, guard: TargetGuard) -> tuple[
 
 def _from_stack(name: str, where: str) -> tuple[Any, str]:
     from chaosrec.adapters.toxiproxy import ToxiproxyClient
-    from chaosrec.core.paths import stacks_dir
     from chaosrec.core.topology import parse_topology
     from chaosrec.drill.target import Golden, RecsysTarget
+    from chaosrec.stack.stack import stack_state_dir
 
-    state_path = stacks_dir() / name / "state.json"
+    state_path = stack_state_dir(name, where) / "state.json"  # ConfigError for "../x"
     control = StackStateControl(state_path)
     try:
         state = control.state()

@@ -7,6 +7,12 @@ attachments, and allure_commons' reporter (``start_step``/``stop_step``) for the
 steps, whose start and stop are the phases' real times, not the time of this call.
 
 allure (the ``report`` extra) is imported only here, and only when ``--alluredir`` is on.
+
+Everything attached or set here goes through :func:`chaosrec.core.redact.redact` first:
+the result, parameters, the Chaos Toolkit journal (its configuration and secrets), the
+request logs and the process log tails. :func:`scrub_results` then redacts what
+allure-pytest wrote on its own (exception messages and traces, captured output,
+parametrized tests' parameters) at the end of the run.
 """
 
 from __future__ import annotations
@@ -17,10 +23,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from chaosrec.core.redact import MARKER, is_secret_name, redact, redact_text
 from chaosrec.reporting.summary import verdict_html
 from chaosrec.slo.log import RequestLog
 
-__all__ = ["CSV_GZIP_BYTES", "allure_enabled", "enrich_allure_result", "publish_summary"]
+__all__ = [
+    "CSV_GZIP_BYTES",
+    "allure_enabled",
+    "enrich_allure_result",
+    "publish_summary",
+    "scrub_results",
+]
 
 #: request logs bigger than this are attached gzip-compressed
 CSV_GZIP_BYTES = 512 * 1024
@@ -95,7 +108,10 @@ def _phase_steps(result: dict[str, Any], status: str, status_message: str) -> No
                 sub = TestStepResult(
                     name=f"inject {f['label']}",
                     start=_ms(f["injecting_at"]),
-                    parameters=[Parameter(name=k, value=repr(v)) for k, v in f["params"].items()],
+                    parameters=[
+                        Parameter(name=k, value=_parameter_value(k, v))
+                        for k, v in f["params"].items()
+                    ],
                 )
                 reporter.start_step(step_id, sub_id, sub)
                 reporter.stop_step(
@@ -112,10 +128,14 @@ def _phase_steps(result: dict[str, Any], status: str, status_message: str) -> No
         )
 
 
+def _parameter_value(name: str, value: Any) -> str:
+    return MARKER if is_secret_name(name) else repr(redact(value))
+
+
 def _csv_attachment(log: RequestLog, name: str) -> None:
     import allure
 
-    body = log.to_csv().encode()
+    body = redact_text(log.to_csv()).encode()  # error texts may quote a URL
     if len(body) > CSV_GZIP_BYTES:
         allure.attach(
             gzip.compress(body), name=f"{name}.csv.gz", attachment_type="application/gzip",
@@ -130,7 +150,7 @@ def _tail(path: Path) -> bytes:
         fh.seek(0, 2)
         size = fh.tell()
         fh.seek(max(0, size - _LOG_TAIL_BYTES))
-        return fh.read()
+        return redact(fh.read())
 
 
 def enrich_allure_result(
@@ -144,6 +164,8 @@ def enrich_allure_result(
 ) -> None:
     """Add labels, parameters, phase steps and attachments to the current Allure test.
 
+    Credentials in any of them are redacted before anything is attached.
+
     :param result: :func:`chaosrec.reporting.results.drill_result`.
     :param runs: the load runs (their request logs are attached as CSV).
     :param journal: a Chaos Toolkit journal (experiment-based drills), attached as JSON.
@@ -155,6 +177,7 @@ def enrich_allure_result(
     """
     import allure
 
+    result = redact(result)
     dynamic: Any = allure.dynamic  # allure's functions are untyped
     kinds = sorted({f["kind"] for f in result["faults"]}) or ["no fault"]
     dynamic.epic("DR drill")
@@ -173,7 +196,8 @@ def enrich_allure_result(
         dynamic.parameter(f"duration_s{suffix}", run["duration_s"], excluded=True)
     for f in result["faults"]:
         for key, value in f["params"].items():
-            dynamic.parameter(f"{f['kind']}.{key}", value, excluded=True)
+            shown = MARKER if is_secret_name(key) else redact(value)
+            dynamic.parameter(f"{f['kind']}.{key}", shown, excluded=True)
     dynamic.description_html(_description(result, charts))
 
     status = {"passed": "passed", "skipped": "skipped", "broken": "broken"}.get(
@@ -193,7 +217,7 @@ def enrich_allure_result(
         _csv_attachment(run.log, "request log" if len(runs) == 1 else f"request log (run {i + 1})")
     if journal is not None:
         allure.attach(
-            json.dumps(journal, indent=2, default=str),
+            json.dumps(redact(journal), indent=2, default=str),
             name="chaostoolkit journal.json",
             attachment_type=allure.attachment_type.JSON,
         )
@@ -259,7 +283,8 @@ def _description(result: dict[str, Any], charts: list[bytes]) -> str:
 
 
 def publish_summary(markdown: str, html_text: str) -> None:
-    """Attach the run's drill summary to the Allure report as global attachments."""
+    """Attach the run's drill summary to the Allure report as global attachments (rendered
+    from redacted results)."""
     import allure
 
     allure.global_attach(markdown, name="drill-summary.md", attachment_type="text/markdown",
@@ -267,3 +292,39 @@ def publish_summary(markdown: str, html_text: str) -> None:
     allure.global_attach(
         html_text, name="drill-summary.html", attachment_type=allure.attachment_type.HTML
     )
+
+
+# what allure-pytest writes as text: results, containers and text attachments
+_TEXT_SUFFIXES = (".json", ".txt", ".csv", ".html", ".htm", ".md", ".properties", ".log", ".xml")
+
+
+def scrub_results(results_dir: Path) -> list[Path]:
+    """Redact every text file of an Allure results folder in place; the files changed.
+
+    chaosrec redacts what it attaches before writing it; this catches what allure-pytest
+    writes itself: exception messages and traces (a ``StackError`` naming a gateway URL),
+    captured stdout, stderr and log, and the parameters of parametrized tests. JSON files
+    are redacted as data (an Allure parameter named ``api_key`` loses its value), the
+    others as text. Binary attachments (PNG, gzip) are left alone.
+    """
+    changed = []
+    for path in sorted(Path(results_dir).glob("*")):
+        if not path.is_file() or not path.name.lower().endswith(_TEXT_SUFFIXES):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        done = redact_text(text)
+        if path.suffix == ".json":
+            try:
+                data = json.loads(text)
+            except ValueError:
+                pass
+            else:
+                shown = redact(data)
+                done = text if shown == data else json.dumps(shown, ensure_ascii=False)
+        if done != text:
+            path.write_text(done, encoding="utf-8")
+            changed.append(path)
+    return changed

@@ -12,6 +12,13 @@ carried over by copying the previous report's ``history/`` into the results firs
 
 The drill summary files written by the pytest plugin are copied next to ``index.html``.
 
+The output folder is replaced, so only a folder this function built may be replaced:
+each build leaves a ``.chaosrec-report`` marker in it, and :func:`check_out_dir`
+refuses, before anything runs, an existing non-empty folder without that marker, the
+results folder or a folder holding it, the current folder, the home folder, ``/`` and
+their parents. The report is built in a sibling temporary folder and swapped in by
+renames when it is complete, so a failed build leaves the previous report as it was.
+
 Example::
 
     built = build_report(Path("reports/allure-results"), Path("reports/allure-report"))
@@ -21,7 +28,10 @@ Example::
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +41,17 @@ from chaosrec.errors import ConfigError, SetupError
 from chaosrec.reporting.results import CATEGORIES
 from chaosrec.reporting.run_files import SUMMARY_HTML, SUMMARY_MD
 
-__all__ = ["BuiltReport", "allure_config", "build_report"]
+__all__ = ["REPORT_MARKER", "BuiltReport", "allure_config", "build_report", "check_out_dir"]
 
 REPORT_NAME = "chaosrec DR drills"
+#: written into every report folder :func:`build_report` builds; only such a folder (or
+#: an empty one) is ever replaced
+REPORT_MARKER = ".chaosrec-report"
+_MARKER_TEXT = (
+    "This folder was built by `chaosrec report`; the next `chaosrec report --out` to it "
+    "replaces it. Delete this file to protect the folder.\n"
+)
+_FIX = "give a folder of its own, e.g. --out reports/allure-report"
 _GROUP_BY = ["epic", "feature", "story"]
 
 
@@ -68,6 +86,73 @@ def allure_config(out_dir: Path, history: Path, name: str = REPORT_NAME) -> dict
     }
 
 
+def _home() -> Path | None:
+    try:
+        return Path.home().resolve()
+    except RuntimeError:  # no HOME and no passwd entry
+        return None
+
+
+def check_out_dir(results_dir: Path, out_dir: Path, history: Path | None = None) -> None:
+    """Refuse a report folder whose replacement would delete something that is not an
+    old report (see the module docs); ``history`` must lie outside it too.
+
+    Raises:
+        ConfigError: one line naming the folder and what to do instead.
+    """
+    results = Path(results_dir).resolve()
+    out = Path(out_dir).resolve()
+    shown = f"--out {str(out)!r}"
+    if out == results or results in out.parents:
+        raise ConfigError(f"{shown} must not be inside the results folder {results}; {_FIX}")
+    if out == Path(out.anchor):
+        raise ConfigError(f"{shown} is the filesystem root and would be replaced; {_FIX}")
+    if out in results.parents:
+        raise ConfigError(
+            f"{shown} holds the results folder {results}, which replacing it would delete; {_FIX}"
+        )
+    for place, what in (
+        (_home(), "your home folder"),
+        (Path.cwd().resolve(), "the current folder"),
+    ):
+        if place is None:
+            continue
+        if out == place:
+            raise ConfigError(f"{shown} is {what} and would be replaced; {_FIX}")
+        if out in place.parents:
+            raise ConfigError(f"{shown} holds {what} ({place}) and would be replaced; {_FIX}")
+    if history is not None:
+        kept = Path(history).resolve()
+        if out in kept.parents:
+            raise ConfigError(
+                f"--history {str(kept)!r} is inside the report folder {out}, which each build "
+                "replaces; keep it next to the report (the default) or elsewhere"
+            )
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{shown} is a file, not a folder; {_FIX}")
+    if out.is_dir() and not (out / REPORT_MARKER).is_file() and any(out.iterdir()):
+        raise ConfigError(
+            f"{shown} is not empty and was not built by chaosrec report (no {REPORT_MARKER} "
+            f"in it), so it is not replaced; empty or remove it yourself, or {_FIX}"
+        )
+
+
+def _swap_in(staging: Path, out_dir: Path) -> None:
+    """Put the finished build ``staging`` at ``out_dir``, replacing an old report there:
+    two renames, then the old report is deleted (a crash in between leaves it beside)."""
+    if not out_dir.exists():
+        os.rename(staging, out_dir)
+        return
+    old = out_dir.with_name(f".{out_dir.name}.old-{secrets.token_hex(4)}")
+    os.rename(out_dir, old)
+    try:
+        os.rename(staging, out_dir)
+    except OSError:
+        os.rename(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def _run(command: list[str], timeout_s: float, cwd: Path) -> None:
     run_tool(
         command,
@@ -88,12 +173,18 @@ def build_report(
 ) -> BuiltReport:
     """Build ``out_dir/index.html`` (one self-contained file) from ``results_dir``.
 
+    ``out_dir`` is replaced only if a previous build made it (it holds
+    :data:`REPORT_MARKER`) or it is empty; the new report is built beside it and swapped
+    in when complete.
+
     :param history: Allure 3 history file (JSON lines); default
         ``<out_dir's parent>/allure-history.jsonl``. Allure 2 keeps history inside the
         report folder instead.
     :param allure: the Allure CLI; default: found or installed (:func:`install_allure`).
-    :raises ConfigError: ``results_dir`` holds no Allure results.
-    :raises SetupError: the Allure CLI failed; its output tail is noted.
+    :raises ConfigError: ``results_dir`` holds no Allure results, or ``out_dir`` may not
+        be replaced (:func:`check_out_dir`); nothing was run or deleted.
+    :raises SetupError: the Allure CLI failed; its output tail is noted, the previous
+        report is untouched.
     """
     results_dir = Path(results_dir).resolve()
     out_dir = Path(out_dir).resolve()
@@ -102,61 +193,65 @@ def build_report(
             f"results_dir={str(results_dir)!r} holds no Allure results (*-result.json); run "
             "pytest with --alluredir pointing there first"
         )
-    if out_dir == results_dir or results_dir in out_dir.parents:
-        raise ConfigError(
-            f"out_dir={str(out_dir)!r} must not be inside the results folder {results_dir}"
-        )
+    check_out_dir(results_dir, out_dir, history)
     binary = allure or install_allure()
     version = allure_version(binary)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    if int(version.split(".")[0]) >= 3:
-        history = Path(history).resolve() if history else out_dir.parent / "allure-history.jsonl"
-        history.parent.mkdir(parents=True, exist_ok=True)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        config = out_dir.parent / f".{out_dir.name}.allurerc.json"
-        config.write_text(json.dumps(allure_config(out_dir, history, name), indent=2), "utf-8")
-        _run(
-            [str(binary), "generate", str(results_dir), "--config", str(config)],
-            timeout_s,
-            cwd=out_dir.parent,
-        )
-        index = out_dir / "index.html"
-        if not index.is_file():
-            # some awesome-plugin versions write into a subfolder named after the plugin
-            found = sorted(out_dir.rglob("index.html"))
-            if not found:
-                raise SetupError(
-                    f"allure {version} generate left no index.html in {out_dir}; check the "
-                    "awesome plugin options in " + str(config)
-                )
-            index = found[0]
-    else:
-        history = None
-        previous = out_dir / "history"
-        if previous.is_dir():
-            shutil.copytree(previous, results_dir / "history", dirs_exist_ok=True)
-        _run(
-            [
-                str(binary), "generate", str(results_dir), "-o", str(out_dir), "--clean",
-                "--single-file", "--name", name,
-            ],
-            timeout_s,
-            cwd=out_dir.parent,
-        )  # fmt: skip
-        index = out_dir / "index.html"
-    seconds = time.monotonic() - started
-    copied: dict[str, Path | None] = {}
-    for file_name in (SUMMARY_MD, SUMMARY_HTML):
-        source = results_dir / file_name
-        if source.is_file():
-            shutil.copy2(source, index.parent / file_name)
-            copied[file_name] = index.parent / file_name
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
+    try:
+        started = time.monotonic()
+        if int(version.split(".")[0]) >= 3:
+            history = (
+                Path(history).resolve() if history else out_dir.parent / "allure-history.jsonl"
+            )
+            history.parent.mkdir(parents=True, exist_ok=True)
+            config = out_dir.parent / f".{out_dir.name}.allurerc.json"
+            config.write_text(json.dumps(allure_config(staging, history, name), indent=2), "utf-8")
+            _run(
+                [str(binary), "generate", str(results_dir), "--config", str(config)],
+                timeout_s,
+                cwd=out_dir.parent,
+            )
+            index = staging / "index.html"
+            if not index.is_file():
+                # some awesome-plugin versions write into a subfolder named after the plugin
+                found = sorted(staging.rglob("index.html"))
+                if not found:
+                    raise SetupError(
+                        f"allure {version} generate left no index.html in {staging}; check "
+                        "the awesome plugin options in " + str(config)
+                    )
+                index = found[0]
         else:
-            copied[file_name] = None
+            history = None
+            previous = out_dir / "history"
+            if previous.is_dir():
+                shutil.copytree(previous, results_dir / "history", dirs_exist_ok=True)
+            _run(
+                [
+                    str(binary), "generate", str(results_dir), "-o", str(staging), "--clean",
+                    "--single-file", "--name", name,
+                ],
+                timeout_s,
+                cwd=out_dir.parent,
+            )  # fmt: skip
+            index = staging / "index.html"
+        seconds = time.monotonic() - started
+        copied: dict[str, Path | None] = {}
+        for file_name in (SUMMARY_MD, SUMMARY_HTML):
+            source = results_dir / file_name
+            if source.is_file():
+                shutil.copy2(source, index.parent / file_name)
+                copied[file_name] = out_dir / index.parent.relative_to(staging) / file_name
+            else:
+                copied[file_name] = None
+        (staging / REPORT_MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
+        _swap_in(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return BuiltReport(
-        index=index,
+        index=out_dir / index.relative_to(staging),
         summary_md=copied[SUMMARY_MD],
         summary_html=copied[SUMMARY_HTML],
         history=history,

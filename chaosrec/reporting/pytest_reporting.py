@@ -12,6 +12,12 @@ For every test that used the ``drill`` recorder:
   and HTML to ``--chaosrec-report-dir`` (default: the ``--alluredir`` folder, else none),
   and ``environment.properties`` and ``categories.json`` go into the Allure results.
 
+Credentials never reach a report (:mod:`chaosrec.core.redact`): the drill record and
+the environment are redacted before they are stored, every test's ``user_properties``
+(which ``--junitxml`` writes out) are redacted as each report is made, the log lines of
+httpx, Chaos Toolkit and chaosrec are redacted as they are logged, and at the end of the
+run the Allure results folder is scrubbed of what allure-pytest wrote itself.
+
 Option (also an ini key): ``--chaosrec-report-dir=DIR``.
 """
 
@@ -22,11 +28,18 @@ from typing import Any, cast
 
 import pytest
 
+from chaosrec.core.redact import redact
 from chaosrec.plugin_state import DRILL_KEY, JOURNAL_KEY
 
 _RESULTS_KEY = pytest.StashKey[list[dict[str, Any]]]()
 _ENV_KEY = pytest.StashKey[dict[str, str]]()
 _WRITTEN_KEY = pytest.StashKey[list[Path]]()
+_FILTER_KEY = pytest.StashKey[Any]()
+
+# loggers whose lines may carry a target's URL: httpx logs every request's URL at INFO
+# (user:pass@ included), chaoslib and chaosrec's Chaos Toolkit control log to
+# "chaostoolkit", the process ledger to "chaosrec"
+_REDACTED_LOGGERS = ("chaosrec", "chaostoolkit", "httpx")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,10 +53,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    import logging
+
+    from chaosrec.core.redact import RedactingFilter
+
+    log_filter = config.stash[_FILTER_KEY] = RedactingFilter()
+    for name in _REDACTED_LOGGERS:
+        logging.getLogger(name).addFilter(log_filter)
     config.stash[_RESULTS_KEY] = []
     config.stash[_ENV_KEY] = {}
     config.stash[_WRITTEN_KEY] = []
     config.pluginmanager.register(_DrillReports(config), "chaosrec-drill-reports")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import logging
+
+    log_filter = config.stash.get(_FILTER_KEY, None)
+    if log_filter is not None:
+        for name in _REDACTED_LOGGERS:
+            logging.getLogger(name).removeFilter(log_filter)
 
 
 def _outcome(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str:
@@ -92,16 +121,18 @@ def _record(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestR
     exc = call.excinfo.value if call.excinfo is not None else None
     doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
     runs = list(recorder.runs)
-    result = drill_result(
-        recorder.to_dict(),
-        runs,
-        nodeid=item.nodeid,
-        outcome=status,
-        exc_type=type(exc).__name__ if exc is not None else None,
-        message=str(exc) if exc is not None else "",
-        started_at=call.start,
-        ended_at=call.stop,
-        doc=doc,
+    result = redact(
+        drill_result(
+            recorder.to_dict(),
+            runs,
+            nodeid=item.nodeid,
+            outcome=status,
+            exc_type=type(exc).__name__ if exc is not None else None,
+            message=str(exc) if exc is not None else "",
+            started_at=call.start,
+            ended_at=call.stop,
+            doc=doc,
+        )
     )
     report.user_properties.append(("chaosrec_report", result))
     target = item.funcargs.get("recsys") if hasattr(item, "funcargs") else None
@@ -153,6 +184,14 @@ class _DrillReports:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
 
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        """Outermost wrapper: once every plugin (chaosrec's and the user's) has added its
+        properties, redact them all, before pytest-xdist, --junitxml or Allure see them."""
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        report.user_properties[:] = redact(list(report.user_properties))
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
@@ -162,6 +201,7 @@ class _DrillReports:
             elif name == "chaosrec_environment":
                 self.config.stash[_ENV_KEY].update(cast(dict[str, str], value))
 
+    @pytest.hookimpl(trylast=True)  # after allure-pytest wrote its files
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         _finish(self.config)
 
@@ -180,8 +220,9 @@ def _report_dir(config: pytest.Config) -> Path | None:
 def _finish(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):  # xdist worker: the controller writes the files
         return
-    results = config.stash[_RESULTS_KEY]
-    environment = config.stash[_ENV_KEY]
+    # already redacted as they were recorded; again, since this is where they are written
+    results = redact(config.stash[_RESULTS_KEY])
+    environment = redact(config.stash[_ENV_KEY])
     from chaosrec.reporting.allure_results import allure_enabled
 
     allure_on = allure_enabled(config)
@@ -189,6 +230,21 @@ def _finish(config: pytest.Config) -> None:
         from chaosrec.reporting.run_files import write_run_files
 
         write_run_files(Path(config.option.allure_report_dir), environment)
+    try:
+        _write_summary(config, results, environment, allure_on)
+    finally:
+        if allure_on:
+            from chaosrec.reporting.allure_results import scrub_results
+
+            scrub_results(Path(config.option.allure_report_dir))
+
+
+def _write_summary(
+    config: pytest.Config,
+    results: list[dict[str, Any]],
+    environment: dict[str, str],
+    allure_on: bool,
+) -> None:
     if not results:
         return
     from chaosrec.reporting.run_files import SUMMARY_HTML, SUMMARY_MD

@@ -6,6 +6,9 @@
   infrastructure error (:data:`chaosrec.reporting.results.CATEGORIES`);
 * ``drill-summary.md`` / ``drill-summary.html``: the drill summary, which
   ``chaosrec report`` copies next to the HTML report.
+
+Credentials never reach these files: a remote gateway's URL is shown without its
+``user:pass@`` (:func:`chaosrec.core.redact.redact`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chaosrec.core.redact import redact
 from chaosrec.reporting.results import CATEGORIES
 
 __all__ = ["SUMMARY_HTML", "SUMMARY_MD", "environment_of", "write_run_files"]
@@ -24,7 +28,8 @@ SUMMARY_HTML = "drill-summary.html"
 
 
 def environment_of(target: Any) -> dict[str, str]:
-    """What the drills ran against, from the ``recsys`` fixture's value (a RecsysTarget)."""
+    """What the drills ran against, from the ``recsys`` fixture's value (a RecsysTarget);
+    credentials in URLs are redacted."""
     env: dict[str, str] = {}
     stack = getattr(target, "stack", None)
     if stack is not None:
@@ -56,7 +61,7 @@ def environment_of(target: Any) -> dict[str, str]:
             if cuda
             else "cpu (no CUDA: GPU faults emulated at the device boundary)"
         )
-    return env
+    return redact(env)
 
 
 def _properties(env: dict[str, str]) -> str:
@@ -67,8 +72,9 @@ def _properties(env: dict[str, str]) -> str:
 
 
 def write_run_files(results_dir: Path, environment: dict[str, str]) -> None:
-    """Write ``environment.properties`` and ``categories.json`` into ``results_dir``."""
+    """Write ``environment.properties`` and ``categories.json`` into ``results_dir``
+    (credentials in ``environment`` are redacted first)."""
     results_dir.mkdir(parents=True, exist_ok=True)
-    env = {"runner": "chaosrec (pytest)", **environment}
+    env = redact({"runner": "chaosrec (pytest)", **environment})
     (results_dir / "environment.properties").write_text(_properties(env), encoding="utf-8")
     (results_dir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2), "utf-8")

@@ -5,6 +5,8 @@ timeline, results per scenario (availability, p99, MTTD, RTO, degraded share), p
 found and suggested improvements. It is rendered as Markdown, as a standalone HTML page
 and as rows for the pytest terminal summary, from the dicts of
 :func:`chaosrec.reporting.results.drill_result` only (no allure, no matplotlib).
+The Markdown and HTML renderers redact their input first (credentials in URLs and
+messages, see :mod:`chaosrec.core.redact`): these are the files a team passes around.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import html
 from typing import Any
+
+from chaosrec.core.redact import redact
 
 __all__ = [
     "improvements",
@@ -212,8 +216,9 @@ _HEADERS = ("scenario", "outcome", "availability", "p99", "MTTD", "RTO", "degrad
 def summary_markdown(
     results: list[dict[str, Any]], environment: dict[str, str] | None = None
 ) -> str:
-    """The drill summary as Markdown."""
-    env = environment or {}
+    """The drill summary as Markdown (credentials redacted)."""
+    results = redact(results)
+    env = redact(environment or {})
     started = min((r["started_at"] for r in results if r.get("started_at")), default=None)
     lines = ["# DR drill summary", ""]
     lines.append(f"Run started {_utc(started)} UTC; {len(results)} drill(s).")
@@ -247,8 +252,9 @@ def summary_markdown(
 
 
 def summary_html(results: list[dict[str, Any]], environment: dict[str, str] | None = None) -> str:
-    """The drill summary as a standalone HTML page."""
-    env = environment or {}
+    """The drill summary as a standalone HTML page (credentials redacted)."""
+    results = redact(results)
+    env = redact(environment or {})
     started = min((r["started_at"] for r in results if r.get("started_at")), default=None)
     out = [f"<!doctype html><html><head><meta charset='utf-8'><style>{_STYLE}</style>"]
     out.append("<title>DR drill summary</title></head><body><h1>DR drill summary</h1>")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -34,7 +35,8 @@ from chaosrec.adapters.gateway import GatewayClient
 from chaosrec.adapters.ports import free_port, port_is_free
 from chaosrec.adapters.process.launch import renice_tree
 from chaosrec.adapters.process.manager import ManagedProcess
-from chaosrec.core.paths import runs_dir
+from chaosrec.core.paths import runs_dir, stacks_dir
+from chaosrec.core.redact import redact
 from chaosrec.core.topology import Replica, Topology, load_topology
 from chaosrec.errors import ConfigError, PortInUseError, ProcessStartError, StackError
 from chaosrec.stack.backup import ModelBackup, RestoreReport
@@ -48,12 +50,37 @@ from chaosrec.stack.triton import (
     write_model_repository,
 )
 
-__all__ = ["EmbeddedStack", "StackEvent"]
+__all__ = ["EmbeddedStack", "StackEvent", "check_stack_name", "stack_state_dir"]
 
 _PORT_RETRIES = 3
 # nice(2) increment for replicas the supervisor restarts, until they are ready
 RESTART_NICE = 10
 RESTART_BACKOFF_S = (0.5, 8.0)  # first delay after a failed restart, and the cap
+
+
+# a stack's name becomes a folder name: one path component, nothing a shell or a path
+# would read as anything else ("..", "/", "~", spaces)
+_STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_stack_name(name: object, source: str = "--name") -> str:
+    """A ``chaosrec stack up`` name: 1 to 64 of ``A-Z a-z 0-9 . _ -``, starting with a
+    letter or digit. ``source`` says where the name came from, for the message.
+
+    Raises:
+        ConfigError: anything else (``../../etc``, ``a/b``, ``""``, ``.hidden``).
+    """
+    if not isinstance(name, str) or _STACK_NAME.fullmatch(name) is None:
+        raise ConfigError(
+            f"{source}: stack name {name!r} is not allowed; use 1 to 64 characters of "
+            "A-Z a-z 0-9 . _ - starting with a letter or digit (e.g. drills-1)"
+        )
+    return name
+
+
+def stack_state_dir(name: object, source: str = "--name") -> Path:
+    """The folder holding ``state.json`` of the stack ``name`` (checked, not created)."""
+    return stacks_dir() / check_stack_name(name, source)
 
 
 def restart_backoff_s(failures: int) -> float:
@@ -487,9 +514,10 @@ class EmbeddedStack:
     # -- introspection --------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Every process with its pid, ports and liveness, plus versions and recent events."""
+        """Every process with its pid, ports and liveness, plus versions and recent events;
+        credentials (in URLs, error texts, secret-looking keys) are redacted."""
         toxi = self._toxiproxy
-        return {
+        status: dict[str, Any] = {
             "topology": self.topology.to_dict(),
             "run_dir": str(self.run_dir),
             "gateway": {
@@ -520,8 +548,11 @@ class EmbeddedStack:
             ),
             "events": [e.to_dict() for e in self.events[-50:]],
         }
+        return redact(status)
 
     def write_state(self, path: Path, **extra: Any) -> None:
+        """Atomically replace ``path`` with :meth:`status` plus ``extra`` (redacted too)."""
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**self.status(), **extra}, indent=2), encoding="utf-8")
+        state = redact({**self.status(), **extra})
+        tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
         tmp.replace(path)
