@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from chaosrec.adapters import http as _http
+from chaosrec.core.redact import redact_text, redact_url
 from chaosrec.errors import ConfigError, StackError
 
 __all__ = ["GatewayClient", "RequestCounts"]
@@ -61,10 +62,11 @@ class GatewayClient:
 
     def __init__(self, url: str, *, admin_token: str | None = None) -> None:
         self.url = url.rstrip("/")
+        self.shown = redact_url(self.url)  # for messages: never the credentials
         self.admin_token = admin_token
 
     def __repr__(self) -> str:  # never shows the token
-        return f"GatewayClient({self.url!r})"
+        return f"GatewayClient({self.shown!r})"
 
     # -- health ---------------------------------------------------------------------
 
@@ -96,7 +98,7 @@ class GatewayClient:
                 where = f" and {hint}" if hint else ""
                 raise StackError(
                     f"the gateway did not report every replica healthy within "
-                    f"{timeout_s:.0f} s; see {self.url}/healthz{where}"
+                    f"{timeout_s:.0f} s; see {self.shown}/healthz{where}"
                 )
             time.sleep(0.05)
 
@@ -105,8 +107,9 @@ class GatewayClient:
         try:
             _http.get(f"{self.url}/healthz", timeout=timeout_s)
         except httpx.HTTPError as err:
+            why = redact_text(str(err))
             raise StackError(
-                f"the recommender gateway at {self.url} is unreachable ({err}); "
+                f"the recommender gateway at {self.shown} is unreachable ({why}); "
                 "start it or fix gateway_url in the target config"
             ) from err
 

@@ -39,12 +39,15 @@ from urllib.parse import unquote_plus
 
 __all__ = [
     "MARKER",
+    "REDACTED_LOGGERS",
     "SECRET_WORDS",
     "RedactingFilter",
+    "install_log_filter",
     "is_secret_name",
     "redact",
     "redact_text",
     "redact_url",
+    "remove_log_filter",
 ]
 
 #: what a removed secret is replaced with
@@ -204,3 +207,24 @@ class RedactingFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = redact_text(record.exc_text)
         return True
+
+
+#: loggers whose records can carry URLs or configuration: httpx (every request URL at
+#: INFO), the Chaos Toolkit's, chaosrec's own
+REDACTED_LOGGERS = ("httpx", "chaostoolkit", "chaosrec")
+
+
+def install_log_filter() -> RedactingFilter:
+    """Add a :class:`RedactingFilter` to :data:`REDACTED_LOGGERS` (idempotent per logger);
+    returns it, for :func:`remove_log_filter`."""
+    log_filter = RedactingFilter()
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(log_filter)
+    return log_filter
+
+
+def remove_log_filter(log_filter: RedactingFilter) -> None:
+    for name in REDACTED_LOGGERS:
+        logging.getLogger(name).removeFilter(log_filter)

@@ -8,6 +8,7 @@ Messages repeat the argument, its value and what is allowed, e.g.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection
 
 from chaosrec.errors import ConfigError
@@ -18,6 +19,7 @@ __all__ = [
     "check_non_negative",
     "check_positive",
     "check_positive_int",
+    "check_stack_name",
 ]
 
 
@@ -73,3 +75,21 @@ def check_choice(name: str, value: object, allowed: Collection[str]) -> str:
         raise ConfigError(f"{name}={value!r} is not one of {sorted(allowed)}")
     assert isinstance(value, str)
     return value
+
+
+_STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_stack_name(name: object, source: str = "--name") -> str:
+    """A ``chaosrec stack up`` name: 1 to 64 of ``A-Z a-z 0-9 . _ -``, starting with a
+    letter or digit. ``source`` says where the name came from, for the message.
+
+    Raises:
+        ConfigError: anything else (``../../etc``, ``a/b``, ``""``, ``.hidden``).
+    """
+    if not isinstance(name, str) or _STACK_NAME.fullmatch(name) is None:
+        raise ConfigError(
+            f"{source}: stack name {name!r} is not allowed; use 1 to 64 characters of "
+            "A-Z a-z 0-9 . _ - starting with a letter or digit (e.g. drills-1)"
+        )
+    return name

@@ -378,4 +378,6 @@ def _rollback_at_exit() -> None:
     except Exception as err:  # noqa: BLE001 - at exit, say it loudly rather than raise
         import sys
 
-        print(f"chaosrec: rollback at exit failed: {err}", file=sys.stderr)
+        from chaosrec.core.redact import redact_text
+
+        print(f"chaosrec: rollback at exit failed: {redact_text(str(err))}", file=sys.stderr)

@@ -104,6 +104,9 @@ def before_experiment_control(
 
     _state["interrupted_by"] = None
     _hangup_like_terminate()
+    from chaosrec.core.redact import install_log_filter
+
+    install_log_filter()  # chaos run logs httpx request URLs (credentials included) at INFO
     try:
         current = _session(configuration)
         current.target.check_reachable()

@@ -222,7 +222,7 @@ class RecsysTarget:
         hits = 0.0
         counted = 0
         users = list(self.golden.user_ids)
-        with httpx.Client(base_url=self.gateway_url, timeout=timeout_s) as client:
+        with httpx.Client(base_url=self.gateway_url, timeout=timeout_s, trust_env=False) as client:
             for start in range(0, len(users), 64):
                 chunk = users[start : start + 64]
                 resp = client.post("/recommend/batch", json={"user_ids": chunk, "k": 10})

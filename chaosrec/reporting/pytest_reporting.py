@@ -39,7 +39,6 @@ _FILTER_KEY = pytest.StashKey[Any]()
 # loggers whose lines may carry a target's URL: httpx logs every request's URL at INFO
 # (user:pass@ included), chaoslib and chaosrec's Chaos Toolkit control log to
 # "chaostoolkit", the process ledger to "chaosrec"
-_REDACTED_LOGGERS = ("chaosrec", "chaostoolkit", "httpx")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,13 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    import logging
+    from chaosrec.core.redact import install_log_filter
 
-    from chaosrec.core.redact import RedactingFilter
-
-    log_filter = config.stash[_FILTER_KEY] = RedactingFilter()
-    for name in _REDACTED_LOGGERS:
-        logging.getLogger(name).addFilter(log_filter)
+    config.stash[_FILTER_KEY] = install_log_filter()
     config.stash[_RESULTS_KEY] = []
     config.stash[_ENV_KEY] = {}
     config.stash[_WRITTEN_KEY] = []
@@ -67,12 +62,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    import logging
+    from chaosrec.core.redact import remove_log_filter
 
     log_filter = config.stash.get(_FILTER_KEY, None)
     if log_filter is not None:
-        for name in _REDACTED_LOGGERS:
-            logging.getLogger(name).removeFilter(log_filter)
+        remove_log_filter(log_filter)
 
 
 def _outcome(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import threading
 import time
@@ -38,6 +37,7 @@ from chaosrec.adapters.process.manager import ManagedProcess
 from chaosrec.core.paths import runs_dir, stacks_dir
 from chaosrec.core.redact import redact
 from chaosrec.core.topology import Replica, Topology, load_topology
+from chaosrec.core.validation import check_stack_name
 from chaosrec.errors import ConfigError, PortInUseError, ProcessStartError, StackError
 from chaosrec.stack.backup import ModelBackup, RestoreReport
 from chaosrec.stack.gateway.config import GatewayConfig, PolicyConfig, UpstreamConfig
@@ -60,22 +60,6 @@ RESTART_BACKOFF_S = (0.5, 8.0)  # first delay after a failed restart, and the ca
 
 # a stack's name becomes a folder name: one path component, nothing a shell or a path
 # would read as anything else ("..", "/", "~", spaces)
-_STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-def check_stack_name(name: object, source: str = "--name") -> str:
-    """A ``chaosrec stack up`` name: 1 to 64 of ``A-Z a-z 0-9 . _ -``, starting with a
-    letter or digit. ``source`` says where the name came from, for the message.
-
-    Raises:
-        ConfigError: anything else (``../../etc``, ``a/b``, ``""``, ``.hidden``).
-    """
-    if not isinstance(name, str) or _STACK_NAME.fullmatch(name) is None:
-        raise ConfigError(
-            f"{source}: stack name {name!r} is not allowed; use 1 to 64 characters of "
-            "A-Z a-z 0-9 . _ - starting with a letter or digit (e.g. drills-1)"
-        )
-    return name
 
 
 def stack_state_dir(name: object, source: str = "--name") -> Path:

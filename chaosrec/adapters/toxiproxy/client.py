@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from chaosrec.core.redact import redact_text, redact_url
 from chaosrec.errors import ConfigError, ToxiproxyError, UnknownTargetError
 
 __all__ = ["LEDGER_PREFIX", "STREAMS", "TOXIC_TYPES", "Proxy", "Toxic", "ToxiproxyClient"]
@@ -253,6 +254,7 @@ class ToxiproxyClient:
 
     def __init__(self, api_url: str, timeout_s: float = 5.0) -> None:
         self._api_url = _check_api_url(api_url)
+        self._shown = redact_url(self._api_url)  # for messages: never the credentials
         self._timeout_s = _check_positive("timeout_s", timeout_s)
         # trust_env=False: a control-plane call to a local server must not be routed
         # through an HTTP(S)_PROXY meant for the internet.
@@ -276,7 +278,7 @@ class ToxiproxyClient:
         self.close()
 
     def __repr__(self) -> str:
-        return f"ToxiproxyClient({self._api_url!r})"
+        return f"ToxiproxyClient({self._shown!r})"
 
     # -- transport
 
@@ -290,14 +292,14 @@ class ToxiproxyClient:
         toxic: str | None = None,
     ) -> Any:
         """Send one request; return the decoded JSON body (``None`` if empty)."""
-        url = f"{self._api_url}{path}"
+        url = f"{self._shown}{path}"
         try:
             response = self._http.request(method, path, json=body if body is not None else None)
         except (httpx.ConnectError, httpx.ConnectTimeout) as err:
             port = urlsplit(self._api_url).port or 8474
             raise ToxiproxyError(
-                f"Toxiproxy API at {self._api_url} is unreachable: {err}; start it with "
-                f"`toxiproxy-server -host 127.0.0.1 -port {port}` (or chaosrec's "
+                f"Toxiproxy API at {self._shown} is unreachable: {redact_text(str(err))}; "
+                f"start it with `toxiproxy-server -host 127.0.0.1 -port {port}` (or chaosrec's "
                 "ToxiproxyServer) or check the URL"
             ) from err
         except httpx.TimeoutException as err:
@@ -307,7 +309,8 @@ class ToxiproxyClient:
             ) from err
         except httpx.HTTPError as err:
             raise ToxiproxyError(
-                f"Toxiproxy API request {method} {url} failed: {err}; check the URL and the server"
+                f"Toxiproxy API request {method} {url} failed: {redact_text(str(err))}; check the "
+                "URL and the server"
             ) from err
 
         if response.status_code == 404 and proxy is not None:
@@ -344,7 +347,7 @@ class ToxiproxyClient:
         except ToxiproxyError:
             existing = []
         raise UnknownTargetError(
-            f"Toxiproxy at {self._api_url} has no proxy named {proxy!r}; existing proxies: "
+            f"Toxiproxy at {self._shown} has no proxy named {proxy!r}; existing proxies: "
             f"{', '.join(existing) or '(none)'}; create it with create_proxy()"
         )
 
