@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -30,6 +30,9 @@ from chaosrec.core.topology import Topology, load_topology, parse_topology
 from chaosrec.core.yamlfile import read_yaml
 from chaosrec.errors import ConfigError
 from chaosrec.faults.control import ServiceControl
+
+if TYPE_CHECKING:
+    from chaosrec.stack.stack import EmbeddedStack
 
 __all__ = ["Golden", "RecsysTarget", "load_remote_config"]
 
@@ -96,7 +99,7 @@ class RecsysTarget:
         toxiproxy: ToxiproxyClient | None,
         control: ServiceControl | None = None,
         golden: Golden | None = None,
-        stack: Any = None,
+        stack: EmbeddedStack | None = None,
         n_users: int | None = None,
         admin_token: str | None = None,
     ) -> None:
@@ -118,7 +121,7 @@ class RecsysTarget:
         return self.stack is not None
 
     @classmethod
-    def from_stack(cls, stack: Any) -> RecsysTarget:
+    def from_stack(cls, stack: EmbeddedStack) -> RecsysTarget:
         golden = None
         if stack.golden is not None:
             golden = Golden(

@@ -42,13 +42,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from chaosrec.adapters.gateway import GatewayClient
 from chaosrec.core.validation import check_choice, check_non_negative, check_positive
 from chaosrec.errors import ConfigError, GuardrailTripped
-from chaosrec.slo.log import RequestLog
-from chaosrec.slo.measures import Measures, measure
+from chaosrec.faults.guardrail_sources import (
+    GatewayMetricsSource,
+    LoadRunSource,
+    MeasurementSource,
+    RunningLoad,
+)
+from chaosrec.slo.measures import Measures
 
 __all__ = [
     "CONDITIONS",
@@ -78,14 +82,6 @@ _FRACTIONS = {"error_rate", "availability", "degraded_share"}
 #: :mod:`chaosrec.slo.measures` (requests, 2xx answers, degraded answers, percentiles),
 #: so a condition's value is the one an SLO or a probe computes for the same requests
 Measurement = Measures
-
-
-class MeasurementSource(Protocol):
-    """Live measurements over the last ``window_s`` seconds."""
-
-    def measure(self, window_s: float) -> Measures: ...
-
-    def describe(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -148,75 +144,6 @@ def parse_conditions(
     if not parsed:
         raise ConfigError(f"{source}: no stop condition given; use one of {sorted(CONDITIONS)}")
     return tuple(parsed)
-
-
-# -- sources ------------------------------------------------------------------------------
-
-
-@runtime_checkable
-class RunningLoad(Protocol):
-    """What a guardrail reads from a running load (a
-    :class:`~chaosrec.load.generator.LoadRun`)."""
-
-    @property
-    def url(self) -> str: ...
-
-    @property
-    def elapsed_s(self) -> float: ...
-
-    def snapshot(self) -> RequestLog: ...
-
-
-class LoadRunSource:
-    """A running :class:`~chaosrec.load.generator.LoadRun`: the requests that ended
-    (answered, failed or dropped) in the window, from its public snapshot."""
-
-    def __init__(self, run: RunningLoad) -> None:
-        self.run = run
-
-    def describe(self) -> str:
-        return f"load run against {self.run.url}"
-
-    def measure(self, window_s: float) -> Measures:
-        now = self.run.elapsed_s
-        log = self.run.snapshot()
-        return measure(log.select(log.done_s >= now - window_s))
-
-
-class GatewayMetricsSource:
-    """The recommender gateway's ``/metrics`` counters (``chaosrec_gateway_requests``),
-    differenced over the window; works for ``chaos run`` where no load run is in process."""
-
-    def __init__(self, gateway_url: str, *, timeout_s: float = 1.0) -> None:
-        self.gateway = GatewayClient(gateway_url)
-        self.gateway_url = self.gateway.url
-        self.timeout_s = timeout_s
-        self._history: list[tuple[float, int, int, int]] = []  # (t, total, errors, degraded)
-
-    def describe(self) -> str:
-        return f"gateway metrics at {self.gateway_url}/metrics"
-
-    def counters(self) -> tuple[int, int, int]:
-        """The gateway's cumulative (total, errors, degraded) request counters."""
-        counts = self.gateway.request_counts(self.timeout_s)
-        return counts.total, counts.errors, counts.degraded
-
-    def measure(self, window_s: float) -> Measures:
-        now = time.monotonic()
-        total, errors, degraded = self.counters()
-        if self._history:
-            _, last_total, last_errors, last_degraded = self._history[-1]
-            if total < last_total or errors < last_errors or degraded < last_degraded:
-                self._history.clear()  # the gateway restarted: its counters began again at 0
-        self._history.append((now, total, errors, degraded))
-        # the oldest sample still inside the window (or the first one we have)
-        while len(self._history) > 2 and self._history[1][0] <= now - window_s:
-            self._history.pop(0)
-        _, t0, e0, d0 = self._history[0]
-        requests = total - t0
-        return Measures(
-            requests=requests, answered=requests - (errors - e0), degraded=degraded - d0
-        )
 
 
 # -- the watcher ----------------------------------------------------------------------------

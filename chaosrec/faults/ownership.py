@@ -45,7 +45,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from chaosrec.adapters.process.identity import ProcessIdentity
-from chaosrec.adapters.toxiproxy.client import LEDGER_PREFIX, Proxy, ToxiproxyClient
+from chaosrec.adapters.toxiproxy import LEDGER_PREFIX, Proxy, ToxiproxyClient
 from chaosrec.errors import TargetBusyError, ToxiproxyError, UnknownTargetError
 
 __all__ = ["LEASE_S", "FaultLedger", "SessionId", "SweptFault", "close_all", "ledger_for"]

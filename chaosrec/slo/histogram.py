@@ -54,9 +54,6 @@ class LatencyHistogram:
     def max_ms(self) -> float:
         return float(self._h.get_max_value()) / 1000.0 if self.count else float("nan")
 
-    def mean_ms(self) -> float:
-        return float(self._h.get_mean_value()) / 1000.0 if self.count else float("nan")
-
     def merge(self, other: LatencyHistogram) -> LatencyHistogram:
         """Add ``other``'s values into this histogram; returns self."""
         self._h.add(other._h)

@@ -17,7 +17,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from chaosrec.core.validation import check_non_negative
 from chaosrec.errors import ConfigError, SteadyStateDeviated
 
 __all__ = [
@@ -152,8 +151,3 @@ class SteadyStateHypothesis:
         if not outcome.ok:
             raise SteadyStateDeviated(outcome.describe(), outcome)
         return outcome
-
-
-def check_sampling(samples: int, rate: float) -> None:
-    check_non_negative("samples", samples)
-    check_non_negative("rate", rate)

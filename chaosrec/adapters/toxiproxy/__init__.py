@@ -4,14 +4,8 @@ Why not toxiproxy-python: see the README's Toxiproxy section. Its ``Proxy`` obje
 are accepted wherever chaosrec takes a proxy (anything with a ``.name``).
 """
 
-from chaosrec.adapters.toxiproxy.client import (
-    LEDGER_PREFIX,
-    STREAMS,
-    TOXIC_TYPES,
-    Proxy,
-    Toxic,
-    ToxiproxyClient,
-)
+from chaosrec.adapters.toxiproxy.client import ToxiproxyClient
+from chaosrec.adapters.toxiproxy.schema import LEDGER_PREFIX, STREAMS, TOXIC_TYPES, Proxy, Toxic
 from chaosrec.adapters.toxiproxy.server import ToxiproxyServer
 
 __all__ = [

@@ -12,7 +12,8 @@ import httpx
 
 from chaosrec.adapters.ports import free_port
 from chaosrec.adapters.process.manager import ManagedProcess, StartFailed
-from chaosrec.adapters.toxiproxy.client import ToxiproxyClient, _check_positive
+from chaosrec.adapters.toxiproxy.client import ToxiproxyClient
+from chaosrec.adapters.toxiproxy.schema import _check_positive
 from chaosrec.errors import ConfigError, PortInUseError, ProcessStartError, StackError
 
 __all__ = ["ToxiproxyServer"]
