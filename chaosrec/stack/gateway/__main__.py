@@ -11,6 +11,7 @@ from aiohttp import web
 from chaosrec.errors import ChaosrecError
 from chaosrec.stack.gateway.app import make_app
 from chaosrec.stack.gateway.config import GatewayConfig
+from chaosrec.stack.gateway.edge import server_options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, type=Path, help="gateway JSON config")
     args = parser.parse_args(argv)
     try:
-        config = GatewayConfig.read(args.config)
+        config = GatewayConfig.read(args.config, store_token=True)
     except (OSError, ValueError, KeyError, TypeError, ChaosrecError) as err:
         print(f"gateway: cannot read config {args.config}: {err}", file=sys.stderr)
         return 2
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         access_log=None,
         print=lambda msg: print(msg, flush=True),
         shutdown_timeout=2.0,
+        **server_options(config),
     )
     return 0
 
