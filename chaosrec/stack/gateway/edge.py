@@ -44,6 +44,10 @@ def server_options(config: GatewayConfig) -> dict[str, Any]:
     """
     return {
         "keepalive_timeout": config.header_timeout_s,
+        # encoded bodies are refused (415) by read_body; left on, the parser would inflate
+        # them as they arrive, and a body it cannot inflate fails the connection after
+        # the 415 was sent (a reset for the client's next request on it)
+        "auto_decompress": False,
         "lingering_time": LINGER_S,
         "max_line_size": 8190,
         "max_field_size": 8190,
