@@ -59,7 +59,9 @@ def _query(**params: str) -> list[tuple[str, str]]:
         P(_query(user_id="999", k="1"), (999, 1, "a"), id="bounds"),
     ],
 )
-def test_recommend_query_accepted(pairs: list[tuple[str, str]], expected: tuple[Any]) -> None:
+def test_recommend_query_accepted(
+    pairs: list[tuple[str, str]], expected: tuple[int, int, str]
+) -> None:
     request = parse_recommend(pairs, **LIMITS)
     assert (request.user_id, request.k, request.region) == expected
 
