@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from chaosrec._ports import free_port
@@ -709,6 +709,29 @@ def _hostile(draw: st.DrawFn, token: str, n_users: int) -> Hostile:
     return Hostile(method, path, (), tuple(headers.items()), body)
 
 
+def _reported(token: str) -> list[Hostile]:
+    """The requests of the issue, and one of each refusal: always sent, first."""
+    admin = (("Authorization", f"Bearer {token}"), ("Content-Type", "application/json"))
+    return [
+        Hostile("GET", "/recommend", (("user_id", "1"), ("k", "Infinity"))),
+        Hostile("GET", "/recommend", (("user_id", "1e400"),)),
+        Hostile("GET", "/recommend", (("user_id", "-Infinity"),)),
+        Hostile("POST", "/recommend/batch", content=b"[" * 60_000),  # a RecursionError
+        Hostile("POST", "/recommend/batch", content=b'{"user_ids": [1], "k": Infinity}'),
+        Hostile("POST", "/recommend/batch", content=b'{"user_ids": [1e400]}'),
+        Hostile("POST", "/recommend/batch", content=b"9" * 100_000),
+        Hostile("POST", "/recommend/batch", headers=(("Content-Type", "text/plain"),)),
+        Hostile("POST", "/admin/policy", headers=admin, content=b'{"attempt_timeout_s": NaN}'),
+        Hostile("POST", "/admin/policy", headers=admin, content=b'{"hedge_after_s": Infinity}'),
+        Hostile("POST", "/admin/policy", headers=admin, content=b'{"breaker_cooldown_s": 1e400}'),
+        Hostile("POST", "/admin/policy", headers=admin, content=b'{"failover": "false"}'),
+        Hostile("POST", "/admin/policy", content=b'{"failover": false}'),
+        Hostile("POST", "/admin/policy", headers=(("Authorization", "Bearer x"),), content=b"{}"),
+        Hostile("PUT", "/recommend"),
+        Hostile("GET", "/admin/policy/../../etc/passwd"),
+    ]
+
+
 def _auth(token: str) -> st.SearchStrategy[dict[str, str]]:
     return st.sampled_from(
         [
@@ -771,6 +794,7 @@ def test_hostile_fuzz_while_shoppers_shop(gateway: HardenedGateway, recsys: Any)
             max_size=FUZZ_BATCH,
         )
     )
+    @example(_reported(gateway.config.admin_token))
     def fuzz(requests: list[Hostile]) -> None:
         for request in requests:
             _send(client, request, tally)
