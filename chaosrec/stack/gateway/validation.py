@@ -134,24 +134,29 @@ def check_query(
     return found
 
 
-def _query_int(name: str, raw: str, low: int, high: int, allowed: str) -> int:
-    """A decimal integer in ``[low, high]`` from a query string (ASCII digits only)."""
+def _query_int(
+    name: str, raw: str, low: int, high: int, allowed: str, in_range: str | None = None
+) -> int:
+    """A decimal integer in ``[low, high]`` from a query string (ASCII digits only).
+    ``allowed`` says what the value must be, ``in_range`` what an integer must be."""
     if not _DECIMAL.fullmatch(raw):
         raise RequestError(f"{name}={show(raw)} must be {allowed}")
     if len(raw.lstrip("-")) > 19:  # past int64: no need to convert 4000 digits to say so
         raise RequestError(f"{name}={show(raw)} is out of range; must be {allowed}")
     value = int(raw)
     if not low <= value <= high:
-        raise RequestError(f"{name}={value} must be {allowed}")
+        raise RequestError(f"{name}={value} must be {in_range or allowed}")
     return value
 
 
-def _json_int(name: str, value: object, low: int, high: int, allowed: str) -> int:
+def _json_int(
+    name: str, value: object, low: int, high: int, allowed: str, in_range: str | None = None
+) -> int:
     """A JSON integer in ``[low, high]`` (not a bool, a float or a numeric string)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise RequestError(f"{name}={show(value)} must be {allowed}")
     if not low <= value <= high:
-        raise RequestError(f"{name}={show(value)} must be {allowed}")
+        raise RequestError(f"{name}={show(value)} must be {in_range or allowed}")
     return value
 
 
@@ -162,6 +167,10 @@ def _users_allowed(n_users: int | None) -> tuple[int, str]:
 
 def _k_allowed(max_k: int, kind: str = "an integer") -> str:
     return f"{kind} in [1, {max_k}]"
+
+
+def _k_range(max_k: int) -> str:
+    return f"in [1, {max_k}]"  # the words clients have matched on since the first gateway
 
 
 def _region(value: object, regions: Sequence[str], home_region: str) -> str:
@@ -196,7 +205,7 @@ def parse_recommend(
     if raw_user is None:
         raise RequestError(f"user_id=None must be {users} (it is required)")
     user_id = _query_int("user_id", raw_user, 0, high, users)
-    k = _query_int("k", query.get("k", "10"), 1, max_k, _k_allowed(max_k))
+    k = _query_int("k", query.get("k", "10"), 1, max_k, _k_allowed(max_k), _k_range(max_k))
     return RecommendRequest(user_id, k, _region(query.get("region"), regions, home_region))
 
 
@@ -316,7 +325,9 @@ def parse_batch(
         _json_int(f"user_ids[{i}]", raw, 0, high, f"a JSON integer, {users}")
         for i, raw in enumerate(raw_ids)
     )
-    k = _json_int("k", data.get("k", 10), 1, max_k, _k_allowed(max_k, "a JSON integer"))
+    k = _json_int(
+        "k", data.get("k", 10), 1, max_k, _k_allowed(max_k, "a JSON integer"), _k_range(max_k)
+    )
     return BatchRequest(ids, k, _region(data.get("region"), regions, home_region))
 
 
