@@ -499,6 +499,24 @@ def test_malformed_http_never_gets_a_5xx(gateway: HardenedGateway, raw: bytes) -
     assert gateway.healthy()
 
 
+def test_a_malformed_line_with_the_token_is_logged_without_it(
+    gateway: HardenedGateway, wait_for: Any
+) -> None:
+    token = gateway.config.admin_token.encode()
+    client = _connect(
+        gateway, b"GET /admin/policy HTTP/1.1\r\nAuthorization: Bearer " + token + b"\x01\r\n\r\n"
+    )
+    _watch_until_closed(gateway, [client], give_up_s=gateway.config.header_timeout_s + 10)
+    assert bytes(client.received).startswith(b"HTTP/1.0 400")
+
+    def logged() -> bool:
+        return "Invalid header value char" in gateway.log_path.read_text(errors="replace")
+
+    wait_for(logged, 10.0, "aiohttp logging the malformed request")
+    text = gateway.log_path.read_text(errors="replace")
+    assert "Bearer <admin token>" in text and token.decode() not in text
+
+
 # -- the fuzz -----------------------------------------------------------------------------------
 
 

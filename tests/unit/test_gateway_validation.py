@@ -5,10 +5,13 @@ changes and its own config. Tables of cases; the HTTP side is in
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import logging
 import math
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from chaosrec.stack.gateway.config import (
     PolicyConfig,
     UpstreamConfig,
 )
+from chaosrec.stack.gateway.edge import log_handler
 from chaosrec.stack.gateway.validation import (
     MAX_BATCH,
     MAX_JSON_DEPTH,
@@ -461,3 +465,18 @@ def test_http_limits_are_bounded(name: str, value: object) -> None:
 def test_n_users_is_bounded() -> None:
     with pytest.raises(ConfigError, match=r"^n_users=0 must be an integer >= 1"):
         _config(n_users=0)
+
+
+def test_the_log_never_carries_the_admin_token() -> None:
+    out = io.StringIO()
+    handler = log_handler(TOKEN, out)
+    try:
+        raise ValueError(f"Invalid header value char: b'Authorization: Bearer {TOKEN}\\x01'")
+    except ValueError:
+        handler.emit(
+            logging.LogRecord(
+                "aiohttp.server", logging.ERROR, __file__, 1, "%s", (TOKEN,), sys.exc_info()
+            )
+        )
+    assert TOKEN not in out.getvalue()
+    assert out.getvalue().count("<admin token>") == 2 and "Traceback" in out.getvalue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from aiohttp import web
 from chaosrec.errors import ChaosrecError
 from chaosrec.stack.gateway.app import make_app
 from chaosrec.stack.gateway.config import GatewayConfig
-from chaosrec.stack.gateway.edge import server_options
+from chaosrec.stack.gateway.edge import log_handler, server_options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError, TypeError, ChaosrecError) as err:
         print(f"gateway: cannot read config {args.config}: {err}", file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.WARNING, handlers=[log_handler(config.admin_token)])
     web.run_app(
         make_app(config),
         host=config.host,

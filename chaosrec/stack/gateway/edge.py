@@ -6,7 +6,8 @@
 * :func:`client_errors`: a middleware answering :class:`RequestError` and aiohttp's
   own 4xx (404 unknown path, 405 wrong method) as ``{"error": reason}``. It catches
   nothing else: an unexpected exception stays a bug (aiohttp logs it and answers 500);
-* :func:`admin_auth`: a middleware requiring the admin token on ``/admin/*``.
+* :func:`admin_auth`: a middleware requiring the admin token on ``/admin/*``;
+* :func:`log_handler`: the process's log output, with the admin token blanked out.
 
 What aiohttp's HTTP parser refuses before any of this runs (a malformed request line,
 a header line over 8190 bytes, more than 128 headers) it answers itself with a plain
@@ -16,15 +17,24 @@ text 400 and closes the connection.
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from aiohttp import web
 
 from chaosrec.stack.gateway.config import GatewayConfig
 from chaosrec.stack.gateway.validation import RequestError, check_bearer, check_body_headers, show
 
-__all__ = ["LINGER_S", "admin_auth", "client_errors", "read_body", "server_options"]
+__all__ = [
+    "LINGER_S",
+    "admin_auth",
+    "client_errors",
+    "log_handler",
+    "read_body",
+    "server_options",
+]
 
 #: after an answer sent before its request's body was read (413, 408, a GET with a
 #: body), how long the rest of the body is read and dropped before closing, so that
@@ -140,3 +150,21 @@ def admin_auth(token: str, prefixes: Sequence[str] = ("/admin",)) -> Any:
         return await handler(request)
 
     return middleware
+
+
+class _Redacting(logging.Formatter):
+    def __init__(self, secret: str) -> None:
+        super().__init__("%(message)s")
+        self._secret = secret
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace(self._secret, "<admin token>")
+
+
+def log_handler(secret: str, stream: TextIO | None = None) -> logging.Handler:
+    """A handler writing to ``stream`` (stderr) that never writes ``secret``. The gateway
+    logs nothing about its token, but aiohttp logs the line of a request it cannot
+    parse, and a malformed ``Authorization`` line would carry the token into the log."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(_Redacting(secret))
+    return handler
