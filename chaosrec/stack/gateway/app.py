@@ -22,6 +22,11 @@ Request path for ``GET /recommend?user_id=U&k=K``:
 
 Every answer says which region and replica served it and whether it is degraded,
 in the JSON body and in ``X-Chaosrec-*`` headers (cheap for load generators).
+
+Before any of that, every query parameter and body is checked in
+:mod:`~chaosrec.stack.gateway.validation`, bodies are read within the limits of
+:mod:`~chaosrec.stack.gateway.edge`, and ``/admin/*`` needs the admin token: a refused
+request gets a 4xx with ``{"error": "one-line reason"}``, never a 5xx.
 """
 
 from __future__ import annotations
@@ -41,18 +46,24 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from chaosrec.errors import ConfigError
-from chaosrec.stack.gateway.config import GatewayConfig, PolicyConfig
+from chaosrec.stack.gateway.config import POLICY_RULES, GatewayConfig, PolicyConfig
+from chaosrec.stack.gateway.edge import admin_auth, client_errors, read_body
 from chaosrec.stack.gateway.fallback import FallbackCache
 from chaosrec.stack.gateway.upstream import InferenceResult, Upstream
+from chaosrec.stack.gateway.validation import (
+    BATCH_SHAPE,
+    POLICY_SHAPE,
+    RequestError,
+    check_query,
+    parse_batch,
+    parse_json,
+    parse_policy_changes,
+    parse_recommend,
+)
 
 __all__ = ["GATEWAY_KEY", "Gateway", "make_app"]
 
-_MAX_BATCH = 64
 _LAG_TICK_S = 0.02
-
-
-class _BadRequest(Exception):
-    pass
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
@@ -128,6 +139,12 @@ class Gateway:
         self.m_loop_lag = Gauge(
             "chaosrec_gateway_loop_lag_seconds",
             "How late the event loop runs (EWMA); load is shed above policy.shed_lag_s",
+            registry=self.registry,
+        )
+        self.m_rejected = Counter(
+            "chaosrec_gateway_rejected_requests",
+            "Requests refused with a 4xx (malformed, too large, too slow, unauthorized)",
+            ["status"],
             registry=self.registry,
         )
         self.m_inflight = Gauge(
@@ -356,37 +373,6 @@ class Gateway:
             model_version=result.model_version,
         )
 
-    # -- parsing -------------------------------------------------------------------
-
-    def _parse_k(self, raw: Any) -> int:
-        try:
-            k = int(raw)
-        except (TypeError, ValueError):
-            raise _BadRequest(f"k={raw!r} must be an integer in [1, {self.config.max_k}]") from None
-        if not 1 <= k <= self.config.max_k:
-            raise _BadRequest(f"k={k} must be in [1, {self.config.max_k}]")
-        return k
-
-    def _parse_user(self, raw: Any) -> int:
-        if isinstance(raw, bool):
-            raise _BadRequest(f"user_id={raw!r} must be a non-negative integer")
-        try:
-            uid = int(raw)
-        except (TypeError, ValueError):
-            raise _BadRequest(f"user_id={raw!r} must be a non-negative integer") from None
-        limit = self.config.n_users
-        if uid < 0 or (limit is not None and uid >= limit):
-            bound = f" below {limit}" if limit is not None else ""
-            raise _BadRequest(f"user_id={uid} must be a non-negative integer{bound}")
-        return uid
-
-    def _parse_region(self, raw: str | None) -> str:
-        if raw is None:
-            return self.config.home_region
-        if raw not in self.config.regions:
-            raise _BadRequest(f"region={raw!r} is not one of {self.config.regions}")
-        return raw
-
     # -- handlers ------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
@@ -406,20 +392,29 @@ class Gateway:
             self.inflight -= 1
             self.m_inflight.set(self.inflight)
 
-    def _bad_request(self, err: _BadRequest) -> web.Response:
+    def rejected(self, status: int) -> None:
+        """Count a refused request (4xx): the client's fault, not the service's."""
         self.m_requests.labels("bad_request", "").inc()
-        return web.json_response({"error": str(err)}, status=400)
+        self.m_rejected.labels(str(status)).inc()
+
+    async def _json_body(self, request: web.Request, expected: str) -> Any:
+        config = self.config
+        raw = await read_body(request, config.max_body_bytes, config.body_timeout_s)
+        return parse_json(raw, expected)
 
     async def handle_recommend(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
-        try:
-            uid = self._parse_user(request.query.get("user_id"))
-            k = self._parse_k(request.query.get("k", "10"))
-            region = self._parse_region(request.query.get("region"))
-        except _BadRequest as err:
-            return self._bad_request(err)
+        config = self.config
+        query = parse_recommend(
+            list(request.query.items()),
+            max_k=config.max_k,
+            n_users=config.n_users,
+            regions=config.regions,
+            home_region=config.home_region,
+        )
+        uid, k = query.user_id, query.k
         async with self._admit():
-            answer = await self.recommend(np.array([uid], dtype=np.int64), k, region)
+            answer = await self.recommend(np.array([uid], dtype=np.int64), k, query.region)
         body = {
             "user_id": uid,
             "k": k,
@@ -436,23 +431,18 @@ class Gateway:
 
     async def handle_batch(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
-        try:
-            try:
-                data = await request.json()
-            except ValueError:
-                raise _BadRequest('body must be JSON: {"user_ids": [...], "k": 10}') from None
-            if not isinstance(data, dict) or not isinstance(data.get("user_ids"), list):
-                raise _BadRequest('body must be {"user_ids": [...], "k": 10}')
-            raw_ids = data["user_ids"]
-            if not 1 <= len(raw_ids) <= _MAX_BATCH:
-                raise _BadRequest(f"user_ids has {len(raw_ids)} entries; allowed 1..{_MAX_BATCH}")
-            ids = [self._parse_user(u) for u in raw_ids]
-            k = self._parse_k(data.get("k", 10))
-            region = self._parse_region(data.get("region"))
-        except _BadRequest as err:
-            return self._bad_request(err)
+        config = self.config
+        check_query(list(request.query.items()), "/recommend/batch")
+        batch = parse_batch(
+            await self._json_body(request, BATCH_SHAPE),
+            max_k=config.max_k,
+            n_users=config.n_users,
+            regions=config.regions,
+            home_region=config.home_region,
+        )
+        ids, k = batch.user_ids, batch.k
         async with self._admit():
-            answer = await self.recommend(np.array(ids, dtype=np.int64), k, region)
+            answer = await self.recommend(np.array(ids, dtype=np.int64), k, batch.region)
         body = {
             "k": k,
             "results": [
@@ -480,6 +470,7 @@ class Gateway:
         return web.json_response(body, headers=headers)
 
     async def handle_healthz(self, request: web.Request) -> web.Response:
+        check_query(list(request.query.items()), "/healthz")
         replicas = {
             u.id: {
                 "region": u.region,
@@ -506,20 +497,24 @@ class Gateway:
         )
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
+        check_query(list(request.query.items()), "/metrics")
         return web.Response(body=generate_latest(self.registry), content_type="text/plain")
 
     async def handle_get_policy(self, request: web.Request) -> web.Response:
+        check_query(list(request.query.items()), "/admin/policy")
         return web.json_response(dataclasses.asdict(self.policy))
 
     async def handle_set_policy(self, request: web.Request) -> web.Response:
-        """Change policy at run time (loopback only), e.g. to switch failover off in a drill."""
+        """Change policy at run time, e.g. to switch failover off in a drill (admin token
+        required). The whole change is checked before any of it applies: a bad value
+        anywhere answers 400 and leaves the live policy as it was."""
+        check_query(list(request.query.items()), "/admin/policy")
+        changes = parse_policy_changes(await self._json_body(request, POLICY_SHAPE), POLICY_RULES)
         try:
-            changes = await request.json()
-            if not isinstance(changes, dict):
-                raise ConfigError("policy changes must be a JSON object")
-            self.set_policy(self.policy.replace(**changes))
-        except (ValueError, TypeError) as err:
-            return web.json_response({"error": str(err)}, status=400)
+            policy = self.policy.replace(**changes)
+        except ConfigError as err:
+            raise RequestError(str(err)) from None
+        self.set_policy(policy)
         return web.json_response(dataclasses.asdict(self.policy))
 
 
@@ -527,9 +522,13 @@ GATEWAY_KEY = web.AppKey("gateway", Gateway)
 
 
 def make_app(config: GatewayConfig) -> web.Application:
-    """The aiohttp application serving the gateway's endpoints."""
+    """The aiohttp application serving the gateway's endpoints (serve it with
+    :func:`~chaosrec.stack.gateway.edge.server_options` for the header timeout)."""
     gateway = Gateway(config)
-    app = web.Application()
+    app = web.Application(
+        middlewares=[client_errors(gateway.rejected), admin_auth(config.admin_token)],
+        client_max_size=config.max_body_bytes,
+    )
     app[GATEWAY_KEY] = gateway
     app.router.add_get("/recommend", gateway.handle_recommend)
     app.router.add_post("/recommend/batch", gateway.handle_batch)
