@@ -356,8 +356,20 @@ def _from_stack(name: str, where: str) -> tuple[Any, str]:
         control=control,
         golden=golden,
         n_users=n_users,
+        admin_token=_stack_admin_token(state),
     )
     return target, f"{where} ({state_path})"
+
+
+def _stack_admin_token(state: dict[str, Any]) -> str | None:
+    """The gateway's /admin token of a ``chaosrec stack up`` stack: in its config file
+    (mode 0600, readable by the user who started the stack), never in state.json."""
+    from chaosrec.stack.gateway.config import GatewayConfig
+
+    try:
+        return GatewayConfig.read(Path(state["run_dir"]) / "gateway.json").admin_token
+    except (OSError, ValueError, KeyError, ConfigError):
+        return None
 
 
 def rollback_everything() -> None:

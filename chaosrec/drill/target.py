@@ -6,6 +6,8 @@ A remote target file (YAML)::
     toxiproxy_url: http://toxiproxy.internal:8474   # proxies named after the replicas
     topology: path/to/topology.yaml                  # or "default", or an inline mapping
     golden: path/to/golden.json                      # optional, for recall@10 probes
+    admin_token_env: RECSYS_ADMIN_TOKEN              # optional: env var with the gateway's
+                                                     # /admin bearer token (policy changes)
     triton_urls:                                     # optional, each replica's Triton
       region-a.r0: http://triton-a0.internal:8000
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +46,7 @@ _REMOTE_KEYS = {
     "topology",
     "golden",
     "n_users",
+    "admin_token_env",  # the environment variable holding the gateway's /admin token
     "kubernetes",  # read by chaosrec.ctk.kubernetes (the Chaos Toolkit front)
 }
 
@@ -136,6 +140,7 @@ class RecsysTarget:
             golden=golden,
             stack=stack,
             n_users=int(stack.model_meta.get("n_users", 0)) or None,
+            admin_token=stack.gateway_admin_token,
         )
 
     @classmethod
@@ -155,12 +160,24 @@ class RecsysTarget:
         if data.get("golden"):
             golden = Golden.from_file(path.parent / str(data["golden"]))
         n_users = data.get("n_users")
+        token_env = data.get("admin_token_env")
+        admin_token = None
+        if token_env is not None:
+            if not isinstance(token_env, str) or not token_env:
+                raise ConfigError(f"{path}: admin_token_env must name an environment variable")
+            admin_token = os.environ.get(token_env)
+            if not admin_token:
+                raise ConfigError(
+                    f"{path}: admin_token_env names {token_env}, which is not set; export it "
+                    "(the gateway's /admin bearer token) or remove admin_token_env"
+                )
         return cls(
             gateway_url=data["gateway_url"],
             topology=topology,
             toxiproxy=toxiproxy,
             golden=golden,
             n_users=int(n_users) if n_users else None,
+            admin_token=admin_token,
         )
 
     # -- probes ---------------------------------------------------------------------

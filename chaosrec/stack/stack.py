@@ -158,6 +158,8 @@ class EmbeddedStack:
         self.model_backup: ModelBackup | None = None
         self._gateway: ManagedProcess | None = None
         self._gateway_port = 0
+        #: the gateway's admin token: one per stack, kept across gateway restarts
+        self._gateway_admin_token = secrets.token_urlsafe(32)
         self._dist: TritonDist | None = None
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
@@ -304,6 +306,7 @@ class EmbeddedStack:
                 protocol=self.protocol,
                 n_users=n_users,
                 policy=self.policy,
+                admin_token=self._gateway_admin_token,
             )
             config_path = self.run_dir / "gateway.json"
             config.write(config_path)
@@ -324,9 +327,14 @@ class EmbeddedStack:
                     raise
 
     @property
+    def gateway_admin_token(self) -> str:
+        """The bearer token of the gateway's ``/admin/*`` (also in run_dir/gateway.json, 0600)."""
+        return self._gateway_admin_token
+
+    @property
     def gateway(self) -> GatewayClient:
         """Health, metrics and policy of this stack's gateway."""
-        return GatewayClient(self.gateway_url)
+        return GatewayClient(self.gateway_url, admin_token=self._gateway_admin_token)
 
     def wait_healthy(self, timeout_s: float = 30.0) -> float:
         """Block until the gateway reports every replica healthy; returns seconds waited."""

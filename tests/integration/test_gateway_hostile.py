@@ -29,14 +29,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from chaosrec._ports import free_port
+from chaosrec.adapters.ports import free_port
+from chaosrec.adapters.process.manager import ManagedProcess, log_tail
 from chaosrec.errors import ProcessStartError
 from chaosrec.load.generator import LoadRun, default_params
 from chaosrec.slo.objectives import Objectives, evaluate
 from chaosrec.slo.profile import load_slo_profile
 from chaosrec.stack.gateway.config import POLICY_RULES, GatewayConfig, UpstreamConfig
 from chaosrec.stack.gateway.edge import LINGER_S
-from chaosrec.stack.process import ManagedProcess, log_tail
 
 pytestmark = pytest.mark.integration
 
