@@ -11,6 +11,7 @@ Run: ``.venv/bin/python bench/bench_cpu.py [--rate 150] [--duration 10]``
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import time
 from pathlib import Path
@@ -61,6 +62,7 @@ def main() -> None:
         wall = time.monotonic() - wall
         after = {name: cpu_s(pids) for name, pids in groups.items()}
     answered = int(run.log.ok.sum())
+    print("statuses:", dict(collections.Counter(run.log.status.tolist())))
     total = sum(after[n] - before[n] for n in groups)
     print(f"{answered} answered of {len(run.log)} at {args.rate:g} req/s over {wall:.1f} s")
     print(f"{'process':32} {'CPU ms/request':>15} {'share of 2 cores':>17}")
