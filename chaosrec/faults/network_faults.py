@@ -115,16 +115,7 @@ class NetworkFaults(InjectorCore):
         direction: str = "downstream",
     ) -> Fault:
         """Swallow data; close the connection after ``timeout_ms`` (0: hold it forever)."""
-        timeout = check_non_negative("timeout_ms", timeout_ms, maximum=_MAX_MS)
-        return self._toxic(
-            "blackhole",
-            target,
-            "timeout",
-            {"timeout": round(timeout)},
-            toxicity,
-            direction,
-            f", timeout_ms={timeout:g}" if timeout else "",
-        )
+        return self._after_timeout("blackhole", "timeout", target, timeout_ms, toxicity, direction)
 
     def reset_peer(
         self,
@@ -135,16 +126,24 @@ class NetworkFaults(InjectorCore):
         direction: str = "downstream",
     ) -> Fault:
         """Reset connections (TCP RST) after ``timeout_ms``."""
-        timeout = check_non_negative("timeout_ms", timeout_ms, maximum=_MAX_MS)
-        return self._toxic(
-            "reset_peer",
-            target,
-            "reset_peer",
-            {"timeout": round(timeout)},
-            toxicity,
-            direction,
-            f", timeout_ms={timeout:g}" if timeout else "",
+        return self._after_timeout(
+            "reset_peer", "reset_peer", target, timeout_ms, toxicity, direction
         )
+
+    def _after_timeout(
+        self,
+        kind: str,
+        toxic_type: str,
+        target: Target,
+        timeout_ms: float,
+        toxicity: float,
+        direction: str,
+    ) -> Fault:
+        """The toxics whose one attribute is a timeout (black hole, reset)."""
+        timeout = check_non_negative("timeout_ms", timeout_ms, maximum=_MAX_MS)
+        shown = f", timeout_ms={timeout:g}" if timeout else ""
+        attributes = {"timeout": round(timeout)}
+        return self._toxic(kind, target, toxic_type, attributes, toxicity, direction, shown)
 
     def slow_close(
         self,
