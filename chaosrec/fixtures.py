@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from chaosrec.core.guard import TargetGuard
+from chaosrec.core.redact import redact_text
 from chaosrec.drill import Drill
 from chaosrec.errors import ConfigError
 from chaosrec.plugin_state import ANNOUNCED_KEY, DRILL_KEY, SETTINGS_KEY, Settings
@@ -83,7 +84,9 @@ def _guard(config: pytest.Config) -> TargetGuard:
 
 
 def _say(config: pytest.Config, line: str) -> None:
-    """A line on the terminal (and in the log when there is no terminal)."""
+    """A line on the terminal (and in the log when there is no terminal), redacted: it may
+    name a target's URL, and a URL may carry credentials."""
+    line = redact_text(line)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(line)

@@ -45,6 +45,7 @@ SLO_PROFILE = str(Path(__file__).resolve().parents[2] / "fixtures/slo/recsys.yam
 FUZZ_EXAMPLES = 100
 FUZZ_BATCH = 24
 SHOPPERS_RPS = 100.0
+HOSTILE_RPS = 100.0
 
 
 @dataclass
@@ -789,11 +790,18 @@ def _send(client: httpx.Client, request: Hostile, tally: _Tally) -> None:
 
 
 def test_hostile_fuzz_while_shoppers_shop(gateway: HardenedGateway, recsys: Any) -> None:
-    """>= 2,000 generated hostile requests, among ~100 req/s of normal shoppers: no 5xx,
-    every 4xx has its reason, the gateway stays up and the shoppers keep their SLO."""
+    """>= 2,000 generated hostile requests: no 5xx, every 4xx has its reason, no policy
+    change ever applies; then the same requests again, paced among ~100 req/s of normal
+    shoppers: still no 5xx, the gateway stays up and the shoppers keep their SLO.
+
+    The two phases are apart on purpose: Hypothesis generating data holds the GIL of this
+    process, which also runs the shoppers' load generator, and on 2 cores that showed up
+    as shopper latency (p99 542 ms in one CI run) that the gateway never caused.
+    """
     policy_before = gateway.policy()
     objectives = Objectives.from_mapping(load_slo_profile(SLO_PROFILE))
     tally = _Tally()
+    generated: list[Hostile] = []
     client = httpx.Client(base_url=gateway.url, timeout=15)
 
     @settings(
@@ -816,33 +824,48 @@ def test_hostile_fuzz_while_shoppers_shop(gateway: HardenedGateway, recsys: Any)
     def fuzz(requests: list[Hostile]) -> None:
         for request in requests:
             _send(client, request, tally)
+            generated.append(request)
 
-    shoppers = LoadRun(
-        f"{gateway.url}/recommend",
-        rate_rps=SHOPPERS_RPS,
-        duration_s=300,
-        params=default_params(recsys.n_users or 1000),
-    )
-    with client, shoppers as run:
-        run.wait(3.0)  # warm connections; the shoppers' steady state, for comparison
-        started_s, started = run.now(), time.monotonic()
-        fuzz()
-        ended_s, took_s = run.now(), time.monotonic() - started
-        run.stop()
+    with client:
+        fuzz()  # phase 1: Hypothesis finds (and would shrink) any request answered 5xx
+        classes = Counter(f"{s // 100}xx" for s in tally.statuses.elements())
+        print(
+            f"\nfuzz: {tally.sent} hostile requests, {dict(sorted(classes.items()))}, "
+            f"statuses {dict(sorted(tally.statuses.items()))}"
+        )
+        assert tally.sent >= 2000
+        assert classes["5xx"] == 0
+        # every kind of refusal was exercised (a strategy that stopped reaching one shows)
+        assert {400, 401, 403, 404, 405, 413, 415} <= set(tally.statuses), tally.statuses
+
+        # phase 2: the same requests, paced, while shoppers shop
+        replayed = _Tally()
+        shoppers = LoadRun(
+            f"{gateway.url}/recommend",
+            rate_rps=SHOPPERS_RPS,
+            duration_s=300,
+            params=default_params(recsys.n_users or 1000),
+        )
+        with shoppers as run:
+            run.wait(3.0)  # warm connections; the shoppers' steady state, for comparison
+            started_s, started = run.now(), time.monotonic()
+            for i, request in enumerate(generated):
+                _send(client, request, replayed)
+                due = started + (i + 1) / HOSTILE_RPS  # paced by schedule, not by sleep(x)
+                if (wait_s := due - time.monotonic()) > 0:
+                    time.sleep(wait_s)
+            ended_s, took_s = run.now(), time.monotonic() - started
+            run.stop()
     during = run.log.window(started_s, ended_s)
     verdict = evaluate(during, objectives)
     before = evaluate(run.log.window(0.0, started_s), objectives)
-    classes = Counter(f"{s // 100}xx" for s in tally.statuses.elements())
     print(
-        f"\nfuzz: {tally.sent} hostile requests in {took_s:.1f} s, "
-        f"{dict(sorted(classes.items()))}, statuses {dict(sorted(tally.statuses.items()))}"
-        f"\nshoppers before the fuzz:\n{before.table()}"
-        f"\nshoppers during the fuzz:\n{verdict.table()}"
+        f"replayed {replayed.sent} hostile requests in {took_s:.1f} s among shoppers"
+        f"\nshoppers before the hostile requests:\n{before.table()}"
+        f"\nshoppers during the hostile requests:\n{verdict.table()}"
     )
-    assert tally.sent >= 2000
-    assert classes["5xx"] == 0
-    # every kind of refusal was exercised (a strategy that stopped reaching one shows here)
-    assert {400, 401, 403, 404, 405, 413, 415} <= set(tally.statuses), tally.statuses
+    assert replayed.sent == len(generated)
+    assert sum(n for status, n in replayed.statuses.items() if status >= 500) == 0
     assert gateway.process.alive, log_tail(gateway.log_path)
     assert gateway.healthy()
     assert gateway.policy() == policy_before  # no hostile change ever applied
