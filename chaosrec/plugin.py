@@ -12,6 +12,11 @@ Options (each also an ini key of the same name without dashes)::
     --chaosrec-search=quick|thorough     how hard the Hypothesis fault-schedule search looks
     --chaosrec-allow-hosts=PATTERNS      non-loopback hosts faults and load may reach
                                          (default: none; also $CHAOSREC_ALLOW_HOSTS)
+    --chaosrec-history=URL|off           the drill history store: sqlite:///FILE or
+                                         postgresql://...; also $CHAOSREC_HISTORY
+                                         (default: sqlite:///.chaosrec/history.sqlite)
+    --chaosrec-fail-on-regression        a drill that regressed against its history
+                                         fails the run (default: reported only)
 
 SIGTERM and SIGHUP (a CI job's timeout or cancellation, a closed terminal) end the
 session like Ctrl-C does: the current test stops, every fixture tears down, so every
@@ -52,6 +57,15 @@ _OPTIONS = (
         "non-loopback hosts (shell-style patterns, comma-separated) that faults and load may "
         "reach; also $CHAOSREC_ALLOW_HOSTS",
     ),
+    (
+        "history",
+        "sqlite:///.chaosrec/history.sqlite",
+        "drill history store: sqlite:///FILE (relative to the rootdir), sqlite:////ABS/FILE, "
+        "postgresql://USER@HOST:PORT/DB or off; also $CHAOSREC_HISTORY",
+    ),
+)
+_FAIL_ON_REGRESSION = (
+    "fail the run when a drill regressed against its history, even if its SLO passed"
 )
 
 
@@ -63,6 +77,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(
             f"chaosrec_{name}", f"{text} (default: {default or 'none'}).", default=default
         )
+    group.addoption(
+        "--chaosrec-fail-on-regression",
+        dest="chaosrec_fail_on_regression",
+        action="store_true",
+        default=None,
+        help=f"{_FAIL_ON_REGRESSION}.",
+    )
+    parser.addini(
+        "chaosrec_fail_on_regression", f"{_FAIL_ON_REGRESSION} (default: false).", type="bool",
+        default=False,
+    )  # fmt: skip
 
 
 def _option(config: pytest.Config, name: str) -> str:
@@ -157,7 +182,14 @@ def _settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(
             f"--chaosrec-search={search!r}: use one of {sorted(SEARCH_PROFILES)}"
         )
+    history = _history(config)
+    fail_on_regression = bool(
+        config.getoption("chaosrec_fail_on_regression")
+        or config.getini("chaosrec_fail_on_regression")
+    )
     return Settings(
+        history=history,
+        fail_on_regression=fail_on_regression,
         search=search,
         target=target,
         topology=topology,
@@ -166,6 +198,31 @@ def _settings(config: pytest.Config) -> Settings:
         toxiproxy_url=url,
         allow_hosts=guard.allow_hosts,
     )
+
+
+def _history(config: pytest.Config) -> Any:
+    """The history store's URL: the option, else ``$CHAOSREC_HISTORY``, else the ini key,
+    else ``.chaosrec/history.sqlite`` under the rootdir; None when ``off``. Checked here
+    (syntax, psycopg for PostgreSQL); the store is opened after collection."""
+    import os
+
+    from chaosrec.adapters.history.url import parse_history_url
+    from chaosrec.errors import ConfigError
+
+    value, source = config.getoption("chaosrec_history"), "--chaosrec-history"
+    if value is None and os.environ.get("CHAOSREC_HISTORY"):
+        value, source = os.environ["CHAOSREC_HISTORY"], "CHAOSREC_HISTORY"
+    if value is None:
+        value, source = config.getini("chaosrec_history"), "chaosrec_history (ini)"
+    try:
+        url = parse_history_url(str(value), base=config.rootpath, source=source)
+        if url is not None and url.scheme == "postgresql":
+            from chaosrec.core.extras import require
+
+            require("psycopg", extra="history", feature=f"{source}={url.shown}")
+    except (ConfigError, ImportError) as err:
+        raise pytest.UsageError(str(err)) from err
+    return url
 
 
 def _check_target_file(path: Path, guard: Any) -> None:

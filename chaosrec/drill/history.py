@@ -14,9 +14,11 @@ together for every front (the pytest plugin, ``chaosrec history``):
 * :meth:`DrillHistory.trend`: the scores of the latest runs against the same topology
   and target, oldest first.
 
-Figures compared: availability, p50, p99, degraded share, RTO and MTTD. A drill whose
-fault impaired nothing has no MTTD ("nothing to detect"); it counts as 0 s here, so a
-later run that does need detecting is compared with that.
+Figures compared: availability, p50, p99, degraded share, RTO and MTTD of the run, and
+what the fault added to p99 and p50 (fault phase minus baseline, see
+:mod:`chaosrec.slo.effects`). A drill whose fault impaired nothing has no MTTD
+("nothing to detect"); it counts as 0 s here, so a later run that does need detecting
+is compared with that.
 
 Example::
 
@@ -54,9 +56,6 @@ __all__ = [
     "weighted",
 ]
 
-# outcomes whose figures say nothing about the service (an infrastructure error, a skip)
-_UNJUDGED = ("broken", "skipped")
-
 
 def _digest(value: object) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
@@ -81,9 +80,19 @@ def fault_signature(faults: Sequence[FaultRecord]) -> str:
     return _digest([[f.kind, list(f.targets), f.params] for f in faults])
 
 
+#: fault-versus-baseline effects judged as figures of their own
+_DELTAS = {"p99_ms": "p99_delta_ms", "p50_ms": "p50_delta_ms"}
+
+
 def drill_figures(drill: DrillRecord) -> dict[str, float | None]:
-    """The figures of ``drill`` the regression rule compares (see the module doc)."""
-    figures = {name: drill.figure(name) for name in FIGURE_COLUMNS}
+    """The figures of ``drill`` the regression rule compares (see the module doc): its
+    columns, and what the fault added to p99 and p50 (its effects)."""
+    figures: dict[str, float | None] = {name: drill.figure(name) for name in FIGURE_COLUMNS}
+    for name in _DELTAS.values():
+        figures[name] = None
+    for effect in drill.effects:
+        if effect.metric in _DELTAS:
+            figures[_DELTAS[effect.metric]] = effect.delta
     # an RTO is measured whenever a fault started during the run: then a missing MTTD
     # means the fault impaired nothing, so there was nothing to detect
     if figures["mttd_s"] is None and figures["rto_s"] is not None:
@@ -118,14 +127,15 @@ class DrillHistory:
         self, drill: DrillRecord, *, before: float | None = None
     ) -> tuple[tuple[Regression, ...], list[PastDrill]]:
         """The figures of ``drill`` that regressed against its latest passed runs (runs
-        started before ``before`` when given), and those runs, newest first. A broken or
-        skipped drill is not judged; with fewer than the rule's ``min_runs`` runs nothing
-        is flagged.
+        started before ``before`` when given), and those runs, newest first. Only a drill
+        that passed is judged (one that failed is a problem already, one that broke or was
+        skipped measured nothing); with fewer than the rule's ``min_runs`` runs nothing is
+        flagged.
 
         :raises HistoryError: the store cannot be read.
         """
-        past = self.store.recent(drill, limit=self.rule.runs, before=before)
-        if drill.outcome in _UNJUDGED or len(past) < self.rule.min_runs:
+        past = self.store.recent(drill, limit=self.rule.runs, before=before, children=True)
+        if drill.outcome != "passed" or len(past) < self.rule.min_runs:
             return (), past
         history = [drill_figures(p.drill) for p in past]
         values = drill_figures(drill)

@@ -116,14 +116,18 @@ class Score:
     scored: int
     unscored: tuple[str, ...]  # "name (outcome)" of the drills left out
 
+    def basis(self) -> str:
+        """``7 drills scored; not scored: test_x (broken)``."""
+        text = f"{self.scored} drill{'s' if self.scored != 1 else ''} scored"
+        if self.unscored:
+            text += f"; not scored: {', '.join(self.unscored)}"
+        return text
+
     def describe(self) -> str:
         """``87.5/100 (7 drills scored; not scored: test_x (broken))``."""
         if self.value is None:
-            return "no score (no drill passed or failed)"
-        text = f"{self.value:.1f}/100 ({self.scored} drill{'s' if self.scored != 1 else ''} scored"
-        if self.unscored:
-            text += f"; not scored: {', '.join(self.unscored)}"
-        return text + ")"
+            return f"no score ({self.basis()})"
+        return f"{self.value:.1f}/100 ({self.basis()})"
 
 
 def resilience_score(drills: Sequence[ScoredDrill]) -> Score:

@@ -80,9 +80,16 @@ FIGURES: dict[str, Figure] = {
     "mttd_s": Figure("mttd_s", "s", True, floor=0.25, relative=0.5, label="MTTD"),
     "p99_ms": Figure("p99_ms", "ms", True, floor=20.0, relative=0.5, label="p99"),
     "p50_ms": Figure("p50_ms", "ms", True, floor=5.0, relative=0.5, label="p50"),
+    # what the fault itself cost (fault phase minus baseline, chaosrec.slo.effects): a
+    # slower machine slows both phases, so these move less with the machine's load than
+    # the run's own percentiles do, and most with how fast the service routes around
+    "p99_delta_ms": Figure("p99_delta_ms", "ms", True, floor=20.0, relative=0.5,
+                           label="p99 added by the fault"),
+    "p50_delta_ms": Figure("p50_delta_ms", "ms", True, floor=5.0, relative=0.5,
+                           label="p50 added by the fault"),
     "availability": Figure("availability", "", False, floor=0.002, label="availability"),
     "degraded_share": Figure("degraded_share", "", True, floor=0.01, label="degraded share"),
-}
+}  # fmt: skip
 
 
 def format_figure(name: str, value: float | None) -> str:

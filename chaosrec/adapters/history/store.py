@@ -407,10 +407,12 @@ class HistoryStore:
         limit: int = 10,
         before: float | None = None,
         outcomes: Sequence[str] = ("passed",),
+        children: bool = False,
     ) -> list[PastDrill]:
         """The latest runs of ``drill`` (same ``drill_id``, topology, target and fault
         signature) whose outcome is in ``outcomes``, newest first, at most ``limit``;
-        only runs started before ``before`` (epoch seconds) when given."""
+        only runs started before ``before`` (epoch seconds) when given; with their
+        objectives, faults, effects and regressions when ``children``."""
         marks = ", ".join("?" * len(outcomes))
         where = (
             "d.drill_id = ? AND d.topology_hash = ? AND d.target = ? AND d.signature = ? "
@@ -423,7 +425,7 @@ class HistoryStore:
         if before is not None:
             where += " AND r.started_at < ?"
             params.append(before)
-        return self._past(where, params, limit=limit, children=False)
+        return self._past(where, params, limit=limit, children=children)
 
     def drill_names(self, *, since: float | None = None) -> list[tuple[str, str]]:
         """Every ``(drill_id, name)`` recorded (since ``since``), sorted by name."""
