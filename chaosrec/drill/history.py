@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from chaosrec.adapters.history.records import (
     FIGURE_COLUMNS,
@@ -49,6 +49,7 @@ from chaosrec.slo.regression import Regression, RegressionRule
 
 __all__ = [
     "DrillHistory",
+    "Judgement",
     "drill_figures",
     "fault_signature",
     "score_of",
@@ -116,6 +117,16 @@ def score_of(drills: Sequence[DrillRecord]) -> Score:
     )
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """A drill judged against its history: the figures that regressed, the runs it was
+    compared with (newest first), and why it was not judged (None when it was)."""
+
+    regressions: tuple[Regression, ...]
+    past: list[PastDrill]
+    not_judged: str | None = None
+
+
 class DrillHistory:
     """A history store with the regression rule: judge, score and record runs."""
 
@@ -123,30 +134,43 @@ class DrillHistory:
         self.store = store
         self.rule = rule or RegressionRule()
 
-    def judge(
-        self, drill: DrillRecord, *, before: float | None = None
-    ) -> tuple[tuple[Regression, ...], list[PastDrill]]:
+    def judge(self, drill: DrillRecord, *, before: float | None = None) -> Judgement:
         """The figures of ``drill`` that regressed against its latest passed runs (runs
-        started before ``before`` when given), and those runs, newest first. Only a drill
-        that passed is judged (one that failed is a problem already, one that broke or was
-        skipped measured nothing); with fewer than the rule's ``min_runs`` runs nothing is
-        flagged.
+        started before ``before`` when given), with the runs it was compared with, newest
+        first. Only a drill that passed is judged (one that failed is a problem already,
+        one that broke or was skipped measured nothing); runs on a machine too busy to
+        judge (:meth:`RegressionRule.busy <chaosrec.slo.regression.RegressionRule.busy>`)
+        are neither judged nor history; with fewer than the rule's ``min_runs`` runs
+        nothing is flagged.
 
         :raises HistoryError: the store cannot be read.
         """
-        past = self.store.recent(drill, limit=self.rule.runs, before=before, children=True)
-        if drill.outcome != "passed" or len(past) < self.rule.min_runs:
-            return (), past
+        rule = self.rule
+        # more than the window: runs on a busy machine are left out of it
+        fetched = self.store.recent(drill, limit=3 * rule.runs, before=before, children=True)
+        past = [p for p in fetched if not rule.busy(p.drill.send_lag_p99_ms)][: rule.runs]
+        if drill.outcome != "passed":
+            return Judgement((), past, f"not judged: the drill {drill.outcome}")
+        if rule.busy(drill.send_lag_p99_ms):
+            return Judgement(
+                (),
+                past,
+                f"not judged: the machine was too busy (the load generator ran "
+                f"{drill.send_lag_p99_ms:.0f} ms behind schedule at p99, over "
+                f"{rule.busy_lag_ms:g} ms)",
+            )
+        if len(past) < rule.min_runs:
+            return Judgement((), past, f"not judged yet: {len(past)} of {rule.min_runs} runs")
         history = [drill_figures(p.drill) for p in past]
         values = drill_figures(drill)
-        found = self.rule.judge_all({name: [h[name] for h in history] for name in values}, values)
-        return tuple(found), past
+        found = rule.judge_all({name: [h[name] for h in history] for name in values}, values)
+        return Judgement(tuple(found), past, None)
 
     def regressions(
         self, drill: DrillRecord, *, before: float | None = None
     ) -> tuple[Regression, ...]:
         """The figures of ``drill`` that regressed (see :meth:`judge`)."""
-        return self.judge(drill, before=before)[0]
+        return self.judge(drill, before=before).regressions
 
     def record(self, run: RunRecord) -> RunRecord:
         """Score ``run`` (:func:`score_of`) and write it in one transaction; the run as

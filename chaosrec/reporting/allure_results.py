@@ -311,9 +311,12 @@ def _history_description(result: dict[str, Any]) -> list[str]:
     rows = compared_rows(result)
     if rows is not None:
         judged = result["history"]
+        why = judged.get("not_judged")
         parts.append(
             f"<h4>Compared with its history</h4><p>{judged['compared_runs']} earlier passed "
-            "run(s) of this drill on the same topology, target and faults</p>"
+            "run(s) of this drill on the same topology, target and faults"
+            + (f"; {html.escape(why)}" if why else "")
+            + "</p>"
         )
         parts.append(
             "<table><tr><th>figure</th><th>this run</th><th>history (median)</th>"

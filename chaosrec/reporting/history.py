@@ -161,6 +161,7 @@ def drill_record(
         degraded_share=_figure(run.get("degraded_share")),
         rto_s=_figure(run.get("rto_s")),
         mttd_s=_figure(run.get("mttd_s")),
+        send_lag_p99_ms=_figure(run.get("send_lag_p99_ms")),
         objectives=objectives,
         faults=faults,
         effects=tuple(Effect.from_dict(e) for e in run.get("effects", [])),
@@ -288,13 +289,15 @@ class HistorySession:
             target=environment_target,
         )
         try:
-            regressions, past = history.judge(record)
+            judgement = history.judge(record)
         except HistoryError as err:
             self.error = str(err)
             return None
-        record = replace(record, regressions=regressions)
+        past = judgement.past
+        record = replace(record, regressions=judgement.regressions)
         return {
             "record": record.to_dict(),
+            "not_judged": judgement.not_judged,
             "compared_runs": len(past),
             "recent": [
                 {
@@ -305,7 +308,12 @@ class HistorySession:
                 }
                 for p in reversed(past)
             ],
-            "rule": {"runs": self.rule.runs, "min_runs": self.rule.min_runs, "k": self.rule.k},
+            "rule": {
+                "runs": self.rule.runs,
+                "min_runs": self.rule.min_runs,
+                "k": self.rule.k,
+                "busy_lag_ms": self.rule.busy_lag_ms,
+            },
         }
 
     def finish(self, results: list[dict[str, Any]]) -> RunOutcome | None:
@@ -375,7 +383,7 @@ def check_store(session: pytest.Session) -> None:
     an unreachable server stops the run before any drill does. (A pytest-xdist controller
     collects nothing: its workers check.)"""
     history = session_history(session.config)
-    if not history.enabled:
+    if not history.enabled or session.config.option.collectonly:
         return
     if not any(item.get_closest_marker("drill") for item in session.items):
         return

@@ -196,8 +196,8 @@ def compared_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]] | N
             continue
         if figure in regressed:
             status = f"REGRESSED (past {format_figure(figure, regressed[figure]['threshold'])})"
-        elif judged["compared_runs"] < judged["rule"]["min_runs"]:
-            status = "not judged yet"
+        elif judged.get("not_judged"):
+            status = "not judged"
         else:
             status = "ok"
         rows.append((FIGURES[figure].label, format_figure(figure, now),
@@ -207,10 +207,9 @@ def compared_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]] | N
 
 def _compared_note(result: dict[str, Any]) -> str:
     judged = result["history"]
-    n, rule = judged["compared_runs"], judged["rule"]
-    if n < rule["min_runs"]:
-        return f"{n} earlier run(s); judged from {rule['min_runs']}"
-    return f"median of its last {n} passed runs"
+    why = judged.get("not_judged")
+    text = f"median of its last {judged['compared_runs']} passed run(s)"
+    return f"{text}; {why}" if why else text
 
 
 def _weights_text() -> str:

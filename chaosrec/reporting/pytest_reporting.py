@@ -29,12 +29,15 @@ Option (also an ini key): ``--chaosrec-report-dir=DIR``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from chaosrec.core.redact import redact
 from chaosrec.plugin_state import DRILL_KEY, JOURNAL_KEY, SETTINGS_KEY
+
+if TYPE_CHECKING:
+    from chaosrec.reporting.history import RunOutcome
 
 _RESULTS_KEY = pytest.StashKey[list[dict[str, Any]]]()
 _ENV_KEY = pytest.StashKey[dict[str, str]]()
@@ -217,7 +220,12 @@ def _judge(item: pytest.Item, result: dict[str, Any]) -> None:
     judgement goes in ``result["history"]``, a regression message in the item's stash."""
     from chaosrec.reporting.history import session_history
 
-    judged = session_history(item.config).judge(item, result)
+    history = session_history(item.config)
+    try:
+        judged = history.judge(item, result)
+    except Exception as err:  # noqa: BLE001 - the drill's report matters more
+        history.error = history.error or f"judging {item.name} failed: {err!r}"
+        return
     if judged is None:
         return
     result["history"] = judged
@@ -275,10 +283,13 @@ def _finish(config: pytest.Config, session: pytest.Session) -> None:
     results = redact(config.stash[_RESULTS_KEY])
     environment = redact(config.stash[_ENV_KEY])
     from chaosrec.reporting.allure_results import allure_enabled
-    from chaosrec.reporting.history import session_history
+    from chaosrec.reporting.history import RunOutcome, session_history
 
     history = session_history(config)
-    outcome = history.finish(results)
+    try:
+        outcome = history.finish(results)
+    except Exception as err:  # noqa: BLE001 - recording must never break the drill run
+        history.outcome = outcome = RunOutcome(store=history.shown, error=repr(err))
     view = redact(outcome.view()) if outcome is not None else None
     if view is not None and view["score"] is not None:
         environment = {**environment, "resilience.score": f"{view['score']:.1f}/100"}
@@ -314,7 +325,7 @@ def _write_summary(
     markdown = summary_markdown(results, environment, history)
     html_text = summary_html(results, environment, history)
     files = [(SUMMARY_MD, markdown), (SUMMARY_HTML, html_text)]
-    outcome = session_history_outcome(config)
+    outcome = _history_outcome(config)
     if outcome is not None and outcome.run is not None:
         from chaosrec.reporting.history import score_file
         from chaosrec.reporting.run_files import SCORE_FILE
@@ -334,7 +345,7 @@ def _write_summary(
             publish_history(history)
 
 
-def session_history_outcome(config: pytest.Config) -> Any:
+def _history_outcome(config: pytest.Config) -> RunOutcome | None:
     """The history outcome of this session (None when off or nothing was recorded)."""
     from chaosrec.reporting.history import session_history
 
@@ -352,7 +363,7 @@ def _terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     terminalreporter.write_sep("=", "chaosrec drills")
     for line in terminal_rows(results):
         terminalreporter.write_line(line)
-    outcome = session_history_outcome(config)
+    outcome = _history_outcome(config)
     if outcome is not None:
         from chaosrec.reporting.history_text import history_lines
 

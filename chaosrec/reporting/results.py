@@ -23,7 +23,7 @@ import numpy.typing as npt
 from chaosrec.core.validation import check_positive
 from chaosrec.slo.effects import fault_effects
 from chaosrec.slo.log import RequestLog
-from chaosrec.slo.measures import measure, measure_groups
+from chaosrec.slo.measures import measure, measure_groups, percentile
 from chaosrec.slo.objectives import FaultWindow
 from chaosrec.slo.windows import detection_time, recovery_time
 
@@ -154,7 +154,8 @@ def _baseline_threshold_ms(log: RequestLog, before_s: float) -> float | None:
 def run_metrics(
     log: RequestLog, faults: list[dict[str, Any]], *, latency_ms: float | None = None
 ) -> dict[str, Any]:
-    """Headline numbers of one run: availability, p50/p99, degraded share, MTTD and RTO.
+    """Headline numbers of one run: availability, p50/p99, degraded share, MTTD and RTO,
+    and the load generator's p99 send lag (its own delay behind the schedule).
 
     ``faults`` are fault records of :meth:`Drill.to_dict` (epoch times); MTTD and RTO are
     measured from the first fault that started during the run (``None`` without one;
@@ -190,6 +191,11 @@ def run_metrics(
         "recovered_at_s": None,
         "fault_windows_s": [[w[0], w[1]] for w in windows],
         "good_latency_ms": None,
+        # how far the load generator fell behind its own schedule: on a machine with
+        # headroom ~1-3 ms at these rates; far more means the run measured the machine
+        "send_lag_p99_ms": (
+            percentile((log.sent_s - log.scheduled_s) * 1000.0, 99) if total else None
+        ),
     }
     if not windows or total == 0:
         return metrics

@@ -166,12 +166,16 @@ class RegressionRule:
     :param runs: how many of the latest runs make the history (1-1000).
     :param min_runs: fewest earlier runs before a figure is judged at all (1-``runs``).
     :param k: spreads allowed, > 0.
+    :param busy_lag_ms: a run whose load generator sent its requests later than this
+        behind schedule (p99, ms) ran on a machine too busy to tell the service's noise
+        from the machine's: it is not judged and not used as history. None: no limit.
     :param figures: the figures judged, by name (default :data:`FIGURES`).
     """
 
     runs: int = 10
     min_runs: int = 5
     k: float = 4.0
+    busy_lag_ms: float | None = 10.0
     figures: Mapping[str, Figure] = field(default_factory=lambda: dict(FIGURES))
 
     def __post_init__(self) -> None:
@@ -179,6 +183,15 @@ class RegressionRule:
         check_positive_int("min_runs", self.min_runs, maximum=self.runs)
         if check_non_negative("k", self.k) == 0:
             raise ConfigError(f"k={self.k!r} must be > 0 (spreads allowed above the median)")
+        if self.busy_lag_ms is not None:
+            check_non_negative("busy_lag_ms", self.busy_lag_ms)
+
+    def busy(self, send_lag_p99_ms: float | None) -> bool:
+        """True when a run's load generator lagged more than ``busy_lag_ms`` (a run
+        without load is never busy)."""
+        if self.busy_lag_ms is None or send_lag_p99_ms is None:
+            return False
+        return send_lag_p99_ms > self.busy_lag_ms
 
     def _figure(self, figure: str | Figure) -> Figure:
         if isinstance(figure, Figure):

@@ -95,6 +95,7 @@ def drill(name: str = "test_region_outage[killed]", **overrides: Any) -> DrillRe
         "mttd_s": None,
         "blast_radius": "region",
         "weight": 3.0,
+        "send_lag_p99_ms": 3.25,
         "objectives": (
             ObjectiveRecord(
                 name="availability",

@@ -114,13 +114,19 @@ def test_false_alarms_replays_each_run_against_the_runs_before_it() -> None:
         ({"runs": 5, "min_runs": 6}, "min_runs=6 is above the maximum of 5"),
         ({"k": 0}, "k=0 must be > 0"),
         ({"k": -1.0}, "k=-1.0 must be >= 0"),
+        ({"busy_lag_ms": -1.0}, "busy_lag_ms=-1.0 must be >= 0"),
     ],
-    ids=["no-runs", "min-above-runs", "k-zero", "k-negative"],
+    ids=["no-runs", "min-above-runs", "k-zero", "k-negative", "negative-lag"],
 )
 def test_bad_rules_fail_with_one_line(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as info:
         RegressionRule(**kwargs)
     assert message in str(info.value)
+
+
+def test_a_run_whose_load_generator_lagged_is_busy() -> None:
+    assert RULE.busy(10.5) and not RULE.busy(10.0) and not RULE.busy(None)
+    assert not RegressionRule(busy_lag_ms=None).busy(1e6)
 
 
 def test_an_unknown_figure_lists_the_known_ones() -> None:

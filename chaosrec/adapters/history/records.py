@@ -88,6 +88,8 @@ class DrillRecord:
     degraded_share: float | None = None
     rto_s: float | None = None
     mttd_s: float | None = None
+    #: p99 of how late the load generator sent requests (ms): how busy the machine was
+    send_lag_p99_ms: float | None = None
     blast_radius: str | None = None
     weight: float | None = None
     objectives: tuple[ObjectiveRecord, ...] = ()

@@ -23,8 +23,8 @@ Versions:
    degraded share, RTO, MTTD), ``chaosrec_objectives`` (one row per objective: target,
    measured value, status, window) and ``chaosrec_faults`` (one row per fault: kind,
    targets, parameters, timings).
-2. The resilience score of a run, each drill's blast radius and weight,
-   ``chaosrec_effects`` (fault versus baseline with its interval) and
+2. The resilience score of a run, each drill's blast radius and weight and its load
+   generator's send lag, ``chaosrec_effects`` (fault versus baseline with its interval) and
    ``chaosrec_regressions`` (the figures flagged regressed).
 
 Migrations only add: a column, a table, an index. Changing or dropping one needs a
@@ -163,11 +163,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
         1,
-        "resilience score, blast radius and weight, effects and regressions",
+        "resilience score, blast radius and weight, send lag, effects and regressions",
         (
             "ALTER TABLE chaosrec_runs ADD COLUMN score {double}",
             "ALTER TABLE chaosrec_drills ADD COLUMN blast_radius TEXT",
             "ALTER TABLE chaosrec_drills ADD COLUMN weight {double}",
+            "ALTER TABLE chaosrec_drills ADD COLUMN send_lag_p99_ms {double}",
             f"""CREATE TABLE chaosrec_effects (
                 {_CHILD},
                 position INTEGER NOT NULL,

@@ -128,7 +128,7 @@ _DRILL_COLUMNS = (
     "run_id", "seq", "drill_id", "name", "kind", "params", "topology", "topology_hash",
     "target", "signature", "outcome", "verdict", "category", "started_at", "duration_s",
     "requests", "answered", "availability", "p50_ms", "p99_ms", "degraded_share", "rto_s",
-    "mttd_s", "blast_radius", "weight",
+    "mttd_s", "blast_radius", "weight", "send_lag_p99_ms",
 )  # fmt: skip
 _OBJECTIVE_COLUMNS = (
     "run_id", "seq", "position", "name", "target", "status", "value", "measured", "span",
@@ -146,7 +146,7 @@ _REGRESSION_COLUMNS = (
 )  # fmt: skip
 _SCHEMA_COLUMNS = ("version", "compatible_with", "applied_at", "chaosrec_version", "summary")
 #: columns added after schema version 1, by the version that added them
-_ADDED_IN = {"score": 2, "blast_radius": 2, "weight": 2}
+_ADDED_IN = {"score": 2, "blast_radius": 2, "weight": 2, "send_lag_p99_ms": 2}
 _TABLE_ADDED_IN = {"chaosrec_effects": 2, "chaosrec_regressions": 2}
 
 
@@ -282,7 +282,7 @@ class HistoryStore:
                     d.verdict, _text(d.category), _float(d.started_at), _float(d.duration_s),
                     d.requests, d.answered, _float(d.availability), _float(d.p50_ms),
                     _float(d.p99_ms), _float(d.degraded_share), _float(d.rto_s), _float(d.mttd_s),
-                    d.blast_radius, _float(d.weight),
+                    d.blast_radius, _float(d.weight), _float(d.send_lag_p99_ms),
                 )
             )  # fmt: skip
             for i, o in enumerate(d.objectives):
@@ -349,7 +349,8 @@ class HistoryStore:
     def _drill_from(self, row: Sequence[Any]) -> DrillRecord:
         (_run_id, _seq, drill_id, name, kind, params, topology, topology_hash, target, signature,
          outcome, verdict, category, started_at, duration_s, requests, answered, availability,
-         p50_ms, p99_ms, degraded_share, rto_s, mttd_s, blast_radius, weight) = row  # fmt: skip
+         p50_ms, p99_ms, degraded_share, rto_s, mttd_s, blast_radius, weight,
+         send_lag_p99_ms) = row  # fmt: skip
         return DrillRecord(
             drill_id=str(drill_id),
             name=str(name),
@@ -374,6 +375,7 @@ class HistoryStore:
             mttd_s=_opt_float(mttd_s),
             blast_radius=blast_radius,
             weight=_opt_float(weight),
+            send_lag_p99_ms=_opt_float(send_lag_p99_ms),
         )
 
     def _past(
