@@ -9,6 +9,7 @@ import pytest
 
 from chaosrec.adapters.history.url import HistoryURL
 from chaosrec.drill import Drill
+from chaosrec.slo.regression import RegressionRule
 
 __all__ = ["ANNOUNCED_KEY", "DRILL_KEY", "JOURNAL_KEY", "SETTINGS_KEY", "Settings"]
 
@@ -26,6 +27,7 @@ class Settings:
     allow_hosts: tuple[str, ...] = ()  # non-loopback hosts faults and load may reach
     history: HistoryURL | None = None  # the drill history store; None: off
     fail_on_regression: bool = False  # a regressed drill fails the run
+    regression: RegressionRule = field(default_factory=RegressionRule)  # the rule's ini keys
 
 
 SETTINGS_KEY = pytest.StashKey[Settings]()

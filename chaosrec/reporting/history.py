@@ -233,7 +233,7 @@ class HistorySession:
         self.config = config
         self.url: HistoryURL | None = settings.history
         self.fail_on_regression = settings.fail_on_regression
-        self.rule = rule or RegressionRule()
+        self.rule = rule or settings.regression
         self.started_at = time.time()
         self.error: str | None = None
         self.outcome: RunOutcome | None = None

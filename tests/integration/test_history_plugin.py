@@ -186,6 +186,25 @@ def test_a_bad_store_stops_the_run_before_any_drill(
     assert not (pytester.path / "ran").exists()
 
 
+@pytest.mark.parametrize(
+    ("ini", "message"),
+    [
+        ("chaosrec_regression_runs = ten", "chaosrec_regression_runs='ten' (ini): use a whole"),
+        ("chaosrec_regression_busy_lag_ms = slow", "chaosrec_regression_busy_lag_ms='slow'"),
+        ("chaosrec_regression_min_runs = 20", "min_runs=20 is above the maximum of 10"),
+    ],
+    ids=["runs", "lag", "min-above-runs"],
+)
+def test_a_bad_regression_rule_is_a_usage_error(
+    pytester: pytest.Pytester, ini: str, message: str
+) -> None:
+    pytester.makepyfile(test_phases=SECOND_DRILL)
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+
+
 def _copy_last_run(url: str, times: int) -> None:
     """Record the store's last run ``times`` more times (new ids, earlier dates): the same
     measured figures, as an unchanged stack's history would show them."""
@@ -208,6 +227,8 @@ def test_a_regression_is_reported_and_fails_the_run_only_when_asked(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytester.makepyfile(test_their_service=DRILLS)
+    # judged however busy the machine is: this tests the plumbing, not the rule's noise gate
+    pytester.makeini("[pytest]\nchaosrec_regression_busy_lag_ms = off\n")
     url = f"sqlite:///{pytester.path / 'h.sqlite'}"
     base = ["-p", "no:cacheprovider", f"--chaosrec-history={url}", "-k", "latency"]
     pytester.runpytest_subprocess(*base).assert_outcomes(passed=1, deselected=1)
