@@ -21,10 +21,14 @@ test: setup lint
 	$(PY) -m pytest
 
 # The report is built even when drills fail; the target exits with pytest's status.
+# Every run is recorded in the drill history: .chaosrec/history.sqlite, or HISTORY=URL
+# (e.g. a team's postgresql://...; also $CHAOSREC_HISTORY).
 REPORTS ?= reports
+HISTORY ?=
 drill: setup
 	@rm -rf $(REPORTS)/allure-results; status=0; \
-	$(PY) -m pytest -m drill --alluredir=$(REPORTS)/allure-results || status=$$?; \
+	$(PY) -m pytest -m drill --alluredir=$(REPORTS)/allure-results \
+		$(if $(HISTORY),--chaosrec-history=$(HISTORY)) || status=$$?; \
 	$(PY) -m chaosrec report $(REPORTS)/allure-results --out $(REPORTS)/allure-report \
 		|| { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status

@@ -7,6 +7,7 @@
     chaosrec stack up|status|down       the embedded stack, in the background
     chaosrec stack serve                the same stack in the foreground (Ctrl-C stops it)
     chaosrec report [RESULTS]           the HTML drill report (Allure) and drill summary
+    chaosrec history                    drills over time: figures per run, score, trends
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
     dist = find_triton()
     _print(f"tritonserver (nvidia-pytriton {dist.version}): {dist.server}")
     _setup_report_tools()
+    _setup_history_tools()
     if not args.skip_model:
         from chaosrec.model import ensure_model
 
@@ -75,6 +77,19 @@ def _setup_report_tools() -> None:
         _print(f"chromium: {install_chromium()}")
     except ToolNotFoundError as err:
         _print(f"chromium: skipped, rendered reports cannot be checked ({err})")
+
+
+def _setup_history_tools() -> None:
+    """Debian's PostgreSQL server (apt), to test a shared drill history on a real server;
+    skipped with a message without root rights (SQLite, the default store, needs none)."""
+    from chaosrec.adapters.tools.postgres import install_postgres, postgres_version
+    from chaosrec.errors import ToolNotFoundError
+
+    try:
+        bindir = install_postgres()
+        _print(f"postgresql {postgres_version(bindir)}: {bindir}")
+    except ToolNotFoundError as err:
+        _print(f"postgresql: skipped, a PostgreSQL drill history cannot be tested ({err})")
 
 
 # -- model ------------------------------------------------------------------------------
@@ -315,6 +330,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     for summary in (built.summary_html, built.summary_md):
         if summary is not None:
             _print(f"drill summary: {summary}")
+    if built.score_file is not None:
+        shown = "-" if built.score is None else f"{built.score:.1f}"
+        _print(f"resilience score: {shown}/100 ({built.score_file})")
     if args.screenshots:
         from chaosrec.reporting.browser import check_report
 
@@ -367,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--screenshots", default=None, help="render in headless chromium, screenshots here"
     )
     p.set_defaults(func=cmd_report)
+
+    from chaosrec.reporting.history_cli import add_history_parser
+
+    add_history_parser(sub)
 
     stack = sub.add_parser("stack", help="the embedded reference stack")
     ssub = stack.add_subparsers(dest="stack_command", required=True)

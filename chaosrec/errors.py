@@ -22,6 +22,8 @@ also ``ValueError`` (or ``TypeError``) so generic code handles them naturally::
     ├── RollbackError                     a fault could not be reverted (never swallowed)
     ├── BackupError                       a model backup is missing or damaged, or a restore
     │                                     did not verify
+    ├── HistoryError                      the drill history store cannot be opened, migrated,
+    │                                     read or written (its URL shown without credentials)
     ├── UnsupportedFaultError (ConfigError) the target cannot perform this fault (e.g. remote GPU)
     └── DrillAssertionError (AssertionError)
         ├── SLOViolation                  an objective failed; carries the verdict
@@ -46,6 +48,7 @@ __all__ = [
     "DrillAssertionError",
     "DrillInconclusive",
     "GuardrailTripped",
+    "HistoryError",
     "MissingExtraError",
     "ModelError",
     "ModelLoadError",
@@ -141,6 +144,13 @@ class RollbackError(ChaosrecError):
 class BackupError(ChaosrecError):
     """A model backup is missing or damaged, or a restored model folder did not verify
     against the backup's checksums; the message names the files."""
+
+
+class HistoryError(ChaosrecError):
+    """The drill history store (SQLite file or PostgreSQL database) could not be opened,
+    migrated, read or written; or it was written by a newer chaosrec whose schema this one
+    cannot use. The message names the store by its URL without credentials; the run's
+    drills and reports are not affected."""
 
 
 class UnsupportedFaultError(ConfigError):

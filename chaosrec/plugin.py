@@ -12,6 +12,16 @@ Options (each also an ini key of the same name without dashes)::
     --chaosrec-search=quick|thorough     how hard the Hypothesis fault-schedule search looks
     --chaosrec-allow-hosts=PATTERNS      non-loopback hosts faults and load may reach
                                          (default: none; also $CHAOSREC_ALLOW_HOSTS)
+    --chaosrec-history=URL|off           the drill history store: sqlite:///FILE or
+                                         postgresql://...; also $CHAOSREC_HISTORY
+                                         (default: sqlite:///.chaosrec/history.sqlite)
+    --chaosrec-fail-on-regression        a drill that regressed against its history
+                                         fails the run (default: reported only)
+
+The regression rule's ini keys (no options): ``chaosrec_regression_runs`` (the history,
+default 10 runs), ``chaosrec_regression_min_runs`` (judged from, default 5) and
+``chaosrec_regression_busy_lag_ms`` (the load generator's p99 lag over which a run is
+too busy to judge, default 5; ``off``).
 
 SIGTERM and SIGHUP (a CI job's timeout or cancellation, a closed terminal) end the
 session like Ctrl-C does: the current test stops, every fixture tears down, so every
@@ -21,7 +31,7 @@ fault is rolled back before the process exits.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -35,6 +45,10 @@ from chaosrec.fixtures import (  # noqa: F401 - registering the fixtures is the 
     toxiproxy,
 )
 from chaosrec.plugin_state import DRILL_KEY, SETTINGS_KEY, Settings
+
+if TYPE_CHECKING:
+    from chaosrec.adapters.history.url import HistoryURL
+    from chaosrec.slo.regression import RegressionRule
 
 # The two other fronts' pytest halves; each registers its own options and hooks and keeps
 # its optional dependencies (chaoslib, allure, matplotlib) out of import time.
@@ -52,6 +66,26 @@ _OPTIONS = (
         "non-loopback hosts (shell-style patterns, comma-separated) that faults and load may "
         "reach; also $CHAOSREC_ALLOW_HOSTS",
     ),
+    (
+        "history",
+        "sqlite:///.chaosrec/history.sqlite",
+        "drill history store: sqlite:///FILE (relative to the rootdir), sqlite:////ABS/FILE, "
+        "postgresql://USER@HOST:PORT/DB or off; also $CHAOSREC_HISTORY",
+    ),
+)
+_FAIL_ON_REGRESSION = (
+    "fail the run when a drill regressed against its history, even if its SLO passed"
+)
+# the regression rule (chaosrec.slo.regression.RegressionRule), ini keys only
+_RULE_KEYS = (
+    ("runs", "10", "regression rule: how many of a drill's latest passed runs make its history"),
+    ("min_runs", "5", "regression rule: fewest earlier runs before a drill is judged"),
+    (
+        "busy_lag_ms",
+        "5",
+        "regression rule: a run whose load generator lagged more than this (p99, ms) is too "
+        "busy to judge; off: judge every run",
+    ),
 )
 
 
@@ -62,6 +96,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(flag, dest=f"chaosrec_{name}", default=None, help=f"{text}.")
         parser.addini(
             f"chaosrec_{name}", f"{text} (default: {default or 'none'}).", default=default
+        )
+    group.addoption(
+        "--chaosrec-fail-on-regression",
+        dest="chaosrec_fail_on_regression",
+        action="store_true",
+        default=None,
+        help=f"{_FAIL_ON_REGRESSION}.",
+    )
+    parser.addini(
+        "chaosrec_fail_on_regression", f"{_FAIL_ON_REGRESSION} (default: false).", type="bool",
+        default=False,
+    )  # fmt: skip
+    for key, default, text in _RULE_KEYS:
+        parser.addini(
+            f"chaosrec_regression_{key}", f"{text} (default: {default}).", default=default
         )
 
 
@@ -157,7 +206,16 @@ def _settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(
             f"--chaosrec-search={search!r}: use one of {sorted(SEARCH_PROFILES)}"
         )
+    history = _history(config)
+    regression = _regression_rule(config)
+    fail_on_regression = bool(
+        config.getoption("chaosrec_fail_on_regression")
+        or config.getini("chaosrec_fail_on_regression")
+    )
     return Settings(
+        history=history,
+        regression=regression,
+        fail_on_regression=fail_on_regression,
         search=search,
         target=target,
         topology=topology,
@@ -166,6 +224,55 @@ def _settings(config: pytest.Config) -> Settings:
         toxiproxy_url=url,
         allow_hosts=guard.allow_hosts,
     )
+
+
+def _history(config: pytest.Config) -> HistoryURL | None:
+    """The history store's URL: the option, else ``$CHAOSREC_HISTORY``, else the ini key,
+    else ``.chaosrec/history.sqlite`` under the rootdir; None when ``off``. Checked here
+    (syntax, psycopg for PostgreSQL); the store is opened after collection."""
+    import os
+
+    from chaosrec.adapters.history.url import parse_history_url
+    from chaosrec.errors import ConfigError
+
+    value, source = config.getoption("chaosrec_history"), "--chaosrec-history"
+    if value is None and os.environ.get("CHAOSREC_HISTORY"):
+        value, source = os.environ["CHAOSREC_HISTORY"], "CHAOSREC_HISTORY"
+    if value is None:
+        value, source = config.getini("chaosrec_history"), "chaosrec_history (ini)"
+    try:
+        url = parse_history_url(str(value), base=config.rootpath, source=source)
+        if url is not None and url.scheme == "postgresql":
+            from chaosrec.core.extras import require
+
+            require("psycopg", extra="history", feature=f"{source}={url.shown}")
+    except (ConfigError, ImportError) as err:
+        raise pytest.UsageError(str(err)) from err
+    return url
+
+
+def _regression_rule(config: pytest.Config) -> RegressionRule:
+    """The regression rule from the ini keys (one line naming the key when one is wrong)."""
+    from chaosrec.errors import ConfigError
+    from chaosrec.slo.regression import RegressionRule
+
+    values: dict[str, Any] = {}
+    for key, kind in (("runs", int), ("min_runs", int), ("busy_lag_ms", float)):
+        raw = str(config.getini(f"chaosrec_regression_{key}")).strip()
+        if key == "busy_lag_ms" and raw.lower() in ("off", "none"):
+            values[key] = None
+            continue
+        try:
+            values[key] = kind(raw)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number of ms, or off"
+            raise pytest.UsageError(
+                f"chaosrec_regression_{key}={raw!r} (ini): use {what}"
+            ) from None
+    try:
+        return RegressionRule(**values)
+    except ConfigError as err:
+        raise pytest.UsageError(f"chaosrec_regression_* (ini): {err}") from err
 
 
 def _check_target_file(path: Path, guard: Any) -> None:

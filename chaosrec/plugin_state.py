@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from chaosrec.adapters.history.url import HistoryURL
 from chaosrec.drill import Drill
+from chaosrec.slo.regression import RegressionRule
 
 __all__ = ["ANNOUNCED_KEY", "DRILL_KEY", "JOURNAL_KEY", "SETTINGS_KEY", "Settings"]
 
@@ -23,6 +25,9 @@ class Settings:
     toxiproxy_url: str | None = None
     search: str = "quick"  # the fault-schedule search profile (chaosrec.schedules.profiles)
     allow_hosts: tuple[str, ...] = ()  # non-loopback hosts faults and load may reach
+    history: HistoryURL | None = None  # the drill history store; None: off
+    fail_on_regression: bool = False  # a regressed drill fails the run
+    regression: RegressionRule = field(default_factory=RegressionRule)  # the rule's ini keys
 
 
 SETTINGS_KEY = pytest.StashKey[Settings]()

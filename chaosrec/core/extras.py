@@ -20,6 +20,7 @@ EXTRAS = {
     "k8s": ("chaosk8s",),
     "report": ("allure_pytest", "matplotlib"),
     "search": ("hypothesis",),
+    "history": ("psycopg",),
 }
 
 

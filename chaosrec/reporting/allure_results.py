@@ -31,6 +31,8 @@ __all__ = [
     "CSV_GZIP_BYTES",
     "allure_enabled",
     "enrich_allure_result",
+    "mark_regressed",
+    "publish_history",
     "publish_summary",
     "scrub_results",
 ]
@@ -161,6 +163,7 @@ def enrich_allure_result(
     process_logs: list[tuple[str, Path]] = (),  # type: ignore[assignment]
     charts: list[bytes] = (),  # type: ignore[assignment]
     regions: frozenset[str] = frozenset(),
+    history_chart: bytes | None = None,
 ) -> None:
     """Add labels, parameters, phase steps and attachments to the current Allure test.
 
@@ -174,6 +177,8 @@ def enrich_allure_result(
     :param charts: one timeline PNG per run.
     :param regions: the recommender's regions, to tell region and replica targets from
         other proxies.
+    :param history_chart: the drill's figures over its recent runs (PNG), attached as
+        ``history.png`` when the drill has a history.
     """
     import allure
 
@@ -189,6 +194,12 @@ def enrich_allure_result(
         dynamic.tag(*tags)
     if result["category"]:
         dynamic.label("chaosrec_category", result["category"])
+    regressed = [
+        r["figure"]
+        for r in ((result.get("history") or {}).get("record") or {}).get("regressions", [])
+    ]
+    if regressed:
+        dynamic.label("chaosrec_regressed", ", ".join(regressed))
     # excluded: parameters that would otherwise change Allure's history id (and break trends)
     for i, run in enumerate(result["runs"]):
         suffix = "" if len(result["runs"]) == 1 else f" (run {i + 1})"
@@ -208,6 +219,8 @@ def enrich_allure_result(
     for i, png in enumerate(charts):
         name = "timeline" if len(charts) == 1 else f"timeline (run {i + 1})"
         allure.attach(png, name=f"{name}.png", attachment_type=allure.attachment_type.PNG)
+    if history_chart is not None:
+        allure.attach(history_chart, name="history.png", attachment_type=allure.attachment_type.PNG)
     allure.attach(
         verdict_html(result["verdicts"], title=f"SLO verdict: {result['scenario']}"),
         name="SLO verdict",
@@ -273,6 +286,7 @@ def _description(result: dict[str, Any], charts: list[bytes]) -> str:
                 + f"<td><b>{html.escape(r['status'].upper())}</b></td></tr>"
             )
         parts.append("</table>")
+    parts += _history_description(result)
     for png in charts:
         data = base64.b64encode(png).decode("ascii")
         parts.append(
@@ -280,6 +294,72 @@ def _description(result: dict[str, Any], charts: list[bytes]) -> str:
             f"src='data:image/png;base64,{data}'></p>"
         )
     return "\n".join(parts)
+
+
+def _history_description(result: dict[str, Any]) -> list[str]:
+    """Fault versus baseline and the comparison with the drill's history, as HTML."""
+    import html
+
+    from chaosrec.reporting.history_text import compared_rows, effect_sentences
+
+    parts = []
+    sentences = effect_sentences(result)
+    if sentences:
+        parts.append("<h4>Fault versus baseline</h4><ul>")
+        parts += [f"<li>{html.escape(s)}</li>" for s in sentences]
+        parts.append("</ul>")
+    rows = compared_rows(result)
+    if rows is not None:
+        judged = result["history"]
+        why = judged.get("not_judged")
+        parts.append(
+            f"<h4>Compared with its history</h4><p>{judged['compared_runs']} earlier passed "
+            "run(s) of this drill on the same topology, target and faults"
+            + (f"; {html.escape(why)}" if why else "")
+            + "</p>"
+        )
+        parts.append(
+            "<table><tr><th>figure</th><th>this run</th><th>history (median)</th>"
+            "<th>status</th></tr>"
+        )
+        for figure, now, median, status in rows:
+            parts.append(
+                "<tr>"
+                + "".join(f"<td>{html.escape(c)}</td>" for c in (figure, now, median))
+                + f"<td><b>{html.escape(status)}</b></td></tr>"
+            )
+        parts.append("</table>")
+    return parts
+
+
+def mark_regressed(message: str) -> None:
+    """Give the current Allure test, if it passed, ``message`` (``drill regressed: ...``),
+    which puts it in the regressed category. Call it after the call phase (from the
+    teardown report), when allure-pytest has set the call's status for good."""
+    from allure_commons.model2 import StatusDetails
+
+    reporter = _reporter()
+    test = reporter.get_test(None) if reporter is not None else None
+    if test is None or test.status != "passed":
+        return
+    test.statusDetails = StatusDetails(message=redact_text(message))
+
+
+def publish_history(view: dict[str, Any]) -> None:
+    """Attach the resilience score's trend chart to the Allure report (a global
+    attachment, next to the drill summary that states the score)."""
+    import allure
+
+    trend = view.get("trend") or []
+    if view.get("error") or not trend:
+        return
+    from chaosrec.reporting.history_charts import score_trend_png
+
+    allure.global_attach(
+        score_trend_png(trend),
+        name="resilience-score.png",
+        attachment_type=allure.attachment_type.PNG,
+    )
 
 
 def publish_summary(markdown: str, html_text: str) -> None:

@@ -57,6 +57,20 @@ _ERROR_HOOK = """(() => {
   console.error = (...args) => { keep(args.map(String).join(" ")); original(...args); };
 })();"""
 _ERRORS = "JSON.stringify(window.__chaosrecErrors || [])"
+# the visible text of every same-origin frame (Allure 3 renders a description in one)
+_FRAMES_TEXT = """Array.from(document.querySelectorAll("iframe")).map((frame) => {
+  try { return frame.contentDocument.body.innerText; } catch (e) { return ""; }
+}).join("\\n")"""
+# clicks the arrow of every collapsed group of the report's tree (a collapsed group's
+# section has no content element after it); how many it clicked
+_EXPAND_COLLAPSED = """(() => {
+  let clicked = 0;
+  for (const section of document.querySelectorAll('[data-testid="tree-section"]')) {
+    const arrow = section.querySelector('[data-testid="tree-arrow"]');
+    if (!section.nextElementSibling && arrow) { arrow.click(); clicked++; }
+  }
+  return String(clicked);
+})()"""
 _FETCH_FAILED = "Failed to fetch"
 
 
@@ -165,6 +179,8 @@ class Page:
     png: bytes
     errors: list[str] = field(default_factory=list)
     reloads: int = 0
+    #: the rendered text of the page's frames (an Allure 3 result's description is one)
+    frames_text: str = ""
 
 
 class Tab:
@@ -239,6 +255,21 @@ class Tab:
         self._evaluate(f"location.hash = {json.dumps(fragment)}")
         return self._capture(self._evaluate("location.href"), wait_for)
 
+    def expand_tree(self, *, wait_for: tuple[str, ...], rounds: int = 8) -> Page:
+        """Open the collapsed groups of an Allure 3 report's tree, a level at a time,
+        until the visible text holds every string of ``wait_for`` (at most ``rounds``
+        levels), then capture the page. The report opens its tree collapsed when every
+        test passed (measured with Allure 3.18: a failed test's groups open by
+        themselves)."""
+        for _ in range(rounds):
+            text = self._evaluate("document.body ? document.body.innerText : ''")
+            if all(needle in text for needle in wait_for):
+                break
+            if self._evaluate(_EXPAND_COLLAPSED) == "0":
+                break
+            time.sleep(0.2)
+        return self._capture(self._evaluate("location.href"), wait_for)
+
     def _resize(self, size: tuple[int, int]) -> None:
         self._call(
             "Emulation.setDeviceMetricsOverride",
@@ -272,6 +303,7 @@ class Tab:
             png=base64.b64decode(shot["data"]),
             errors=self._errors(),
             reloads=reloads,
+            frames_text=self._evaluate(_FRAMES_TEXT),
         )
 
 
@@ -307,6 +339,8 @@ class RenderCheck:
     drill: str
     problems: list[str] = field(default_factory=list)
     drill_text: str = ""
+    overview_text: str = ""
+    description_text: str = ""  #: the drill's rendered description (its own frame)
     reloads: int = 0  #: reloads after the report's own data fetch failed (see Tab)
 
 
@@ -332,7 +366,9 @@ def check_report(
     # phase steps, the SLO table in the description, the chart drawn there and attached
     wanted = ("baseline", "verify", "SLO verdict", "timeline.png")
     with Tab(chromium, timeout_s) as tab:
-        overview = tab.goto(index.resolve().as_uri(), wait_for=tuple(drills))
+        # the tree's root (every chaosrec drill has the epic), then its groups opened
+        tab.goto(index.resolve().as_uri(), wait_for=("DR drill",))
+        overview = tab.expand_tree(wait_for=tuple(drills))
         # the way a person gets there: the app is loaded, then routed to the drill
         page = tab.show(fragment, wait_for=wanted, size=(1400, 2400))
     check = RenderCheck(
@@ -341,6 +377,8 @@ def check_report(
     check.overview_png.write_bytes(overview.png)
     check.drill_png.write_bytes(page.png)
     check.drill_text = page.text
+    check.overview_text = overview.text
+    check.description_text = page.frames_text
     check.reloads = overview.reloads + page.reloads
     missing = [name for name in drills if name not in overview.text]
     check.problems += [f"overview does not show {name!r}" for name in missing]

@@ -10,7 +10,8 @@ build reads and appends to, so trends show from the second build on.
 Allure 2 (``allure-commandline``, Java): ``allure generate --single-file``; history is
 carried over by copying the previous report's ``history/`` into the results first.
 
-The drill summary files written by the pytest plugin are copied next to ``index.html``.
+The drill summary files written by the pytest plugin, and the resilience score file when
+the drill history is on, are copied next to ``index.html``.
 
 The output folder is replaced, so only a folder this function built may be replaced:
 each build leaves a ``.chaosrec-report`` marker in it, and :func:`check_out_dir`
@@ -39,7 +40,7 @@ from pathlib import Path
 from chaosrec.adapters.tools import allure_version, install_allure, run_tool
 from chaosrec.errors import ConfigError, SetupError
 from chaosrec.reporting.results import CATEGORIES
-from chaosrec.reporting.run_files import SUMMARY_HTML, SUMMARY_MD
+from chaosrec.reporting.run_files import SCORE_FILE, SUMMARY_HTML, SUMMARY_MD
 
 __all__ = ["REPORT_MARKER", "BuiltReport", "allure_config", "build_report", "check_out_dir"]
 
@@ -65,6 +66,8 @@ class BuiltReport:
     history: Path | None
     allure_version: str
     seconds: float  # how long the Allure CLI took
+    score_file: Path | None = None  # resilience-score.json, when the run had a history
+    score: float | None = None  # the run's resilience score (0-100), from that file
 
 
 def allure_config(out_dir: Path, history: Path, name: str = REPORT_NAME) -> dict[str, object]:
@@ -238,7 +241,7 @@ def build_report(
             index = staging / "index.html"
         seconds = time.monotonic() - started
         copied: dict[str, Path | None] = {}
-        for file_name in (SUMMARY_MD, SUMMARY_HTML):
+        for file_name in (SUMMARY_MD, SUMMARY_HTML, SCORE_FILE):
             source = results_dir / file_name
             if source.is_file():
                 shutil.copy2(source, index.parent / file_name)
@@ -257,4 +260,15 @@ def build_report(
         history=history,
         allure_version=version,
         seconds=seconds,
+        score_file=copied[SCORE_FILE],
+        score=_score(results_dir / SCORE_FILE),
     )
+
+
+def _score(path: Path) -> float | None:
+    """The score in a resilience score file; None without one (or a score)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("score")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) else None

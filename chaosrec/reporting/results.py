@@ -21,8 +21,10 @@ import numpy as np
 import numpy.typing as npt
 
 from chaosrec.core.validation import check_positive
+from chaosrec.slo.effects import fault_effects
 from chaosrec.slo.log import RequestLog
-from chaosrec.slo.measures import measure, measure_groups
+from chaosrec.slo.measures import measure, measure_groups, percentile
+from chaosrec.slo.objectives import FaultWindow
 from chaosrec.slo.windows import detection_time, recovery_time
 
 __all__ = [
@@ -30,10 +32,13 @@ __all__ = [
     "CATEGORY_ABORTED",
     "CATEGORY_INCONCLUSIVE",
     "CATEGORY_INFRA",
+    "CATEGORY_REGRESSED",
     "CATEGORY_SLO",
     "Timeline",
     "category_of",
     "drill_result",
+    "main_run",
+    "run_effects",
     "run_metrics",
     "severity_of",
     "timeline",
@@ -43,12 +48,17 @@ CATEGORY_SLO = "SLO breached"
 CATEGORY_ABORTED = "Drill aborted by a guardrail"
 CATEGORY_INCONCLUSIVE = "Drill inconclusive"
 CATEGORY_INFRA = "Infrastructure error"
+#: a drill that passed its SLO but got worse than its history allows (the message
+#: chaosrec gives its Allure result, see chaosrec.reporting.history_text)
+CATEGORY_REGRESSED = "Drill regressed (SLO still met)"
 
 #: Allure categories (``categories.json``), first match wins. The messages are those of
 #: :class:`~chaosrec.errors.SLOViolation`, :class:`~chaosrec.errors.GuardrailTripped` and
 #: :class:`~chaosrec.errors.DrillInconclusive`; anything else that breaks a drill (an
-#: exception that is not an assertion) is an infrastructure error. The regexes match the
-#: whole message in both Allure 2 (Java) and Allure 3 (JavaScript, no inline flags).
+#: exception that is not an assertion) is an infrastructure error. A drill that passed
+#: but regressed against its history carries a ``drill regressed:`` message (chaosrec
+#: sets it on the passed result). The regexes match the whole message in both Allure 2
+#: (Java) and Allure 3 (JavaScript, no inline flags).
 CATEGORIES: list[dict[str, Any]] = [
     {
         "name": CATEGORY_SLO,
@@ -68,6 +78,11 @@ CATEGORIES: list[dict[str, Any]] = [
     {
         "name": CATEGORY_INFRA,
         "matchedStatuses": ["broken"],
+    },
+    {
+        "name": CATEGORY_REGRESSED,
+        "messageRegex": r"[\s\S]*drill regressed:[\s\S]*",
+        "matchedStatuses": ["passed"],
     },
 ]
 
@@ -139,7 +154,8 @@ def _baseline_threshold_ms(log: RequestLog, before_s: float) -> float | None:
 def run_metrics(
     log: RequestLog, faults: list[dict[str, Any]], *, latency_ms: float | None = None
 ) -> dict[str, Any]:
-    """Headline numbers of one run: availability, p50/p99, degraded share, MTTD and RTO.
+    """Headline numbers of one run: availability, p50/p99, degraded share, MTTD and RTO,
+    and the load generator's p99 send lag (its own delay behind the schedule).
 
     ``faults`` are fault records of :meth:`Drill.to_dict` (epoch times); MTTD and RTO are
     measured from the first fault that started during the run (``None`` without one;
@@ -175,6 +191,11 @@ def run_metrics(
         "recovered_at_s": None,
         "fault_windows_s": [[w[0], w[1]] for w in windows],
         "good_latency_ms": None,
+        # how far the load generator fell behind its own schedule: on a machine with
+        # headroom ~1-3 ms at these rates; far more means the run measured the machine
+        "send_lag_p99_ms": (
+            percentile((log.sent_s - log.scheduled_s) * 1000.0, 99) if total else None
+        ),
     }
     if not windows or total == 0:
         return metrics
@@ -195,6 +216,36 @@ def run_metrics(
     # RTO 0: the service never missed its target, so there is no recovery to mark
     metrics["recovered_at_s"] = start + rto if 0 < rto < math.inf else None
     return metrics
+
+
+def run_effects(
+    log: RequestLog, faults: list[dict[str, Any]], *, run_end_s: float | None = None
+) -> list[dict[str, Any]]:
+    """Fault versus baseline in one run (:func:`chaosrec.slo.effects.fault_effects`): the
+    change of p99, p50, availability and degraded share while the faults were on, each
+    with its 95 % bootstrap interval. ``faults`` are fault records of
+    :meth:`Drill.to_dict` (epoch times); ``[]`` when none started during the run."""
+    windows = [
+        FaultWindow(
+            label=f["label"],
+            kind=f["kind"],
+            targets=tuple(f.get("targets", ())),
+            start_s=f["started_at"] - log.t0_epoch,
+            end_s=None if f.get("ended_at") is None else f["ended_at"] - log.t0_epoch,
+        )
+        for f in faults
+        if f.get("started_at") is not None
+    ]
+    if not windows or len(log) == 0:
+        return []
+    return [e.to_dict() for e in fault_effects(log, windows, run_end_s=run_end_s)]
+
+
+def main_run(result: dict[str, Any]) -> dict[str, Any]:
+    """The run a drill's headline figures come from: its only run, else the one with the
+    most requests (``{}`` without runs)."""
+    runs: list[dict[str, Any]] = result.get("runs", [])
+    return runs[0] if len(runs) == 1 else (max(runs, key=lambda r: r["requests"]) if runs else {})
 
 
 def severity_of(verdicts: list[dict[str, Any]]) -> str:
@@ -278,6 +329,7 @@ def drill_result(
                 "t0_epoch": float(log.t0_epoch or run.t0_epoch),
                 "url": str(getattr(run, "url", "")),
                 **run_metrics(log, faults, latency_ms=max(p99_targets, default=None)),
+                "effects": run_effects(log, faults, run_end_s=float(run.duration_s)),
             }
         )
     inconclusive = outcome == "failed" and exc_type == "DrillInconclusive"

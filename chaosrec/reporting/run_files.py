@@ -5,7 +5,8 @@
 * ``categories.json``: SLO breached, drill aborted by a guardrail, drill inconclusive,
   infrastructure error (:data:`chaosrec.reporting.results.CATEGORIES`);
 * ``drill-summary.md`` / ``drill-summary.html``: the drill summary, which
-  ``chaosrec report`` copies next to the HTML report.
+  ``chaosrec report`` copies next to the HTML report, and ``resilience-score.json`` (the
+  run's resilience score, its trend and regressions, when the drill history is on).
 
 Credentials never reach these files: a remote gateway's URL is shown without its
 ``user:pass@`` (:func:`chaosrec.core.redact.redact`).
@@ -21,10 +22,12 @@ from typing import Any
 from chaosrec.core.redact import redact
 from chaosrec.reporting.results import CATEGORIES
 
-__all__ = ["SUMMARY_HTML", "SUMMARY_MD", "environment_of", "write_run_files"]
+__all__ = ["SCORE_FILE", "SUMMARY_HTML", "SUMMARY_MD", "environment_of", "write_run_files"]
 
 SUMMARY_MD = "drill-summary.md"
 SUMMARY_HTML = "drill-summary.html"
+#: the run's resilience score for CI dashboards (chaosrec.reporting.history.score_file)
+SCORE_FILE = "resilience-score.json"
 
 
 def environment_of(target: Any) -> dict[str, str]:

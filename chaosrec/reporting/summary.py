@@ -16,6 +16,13 @@ import html
 from typing import Any
 
 from chaosrec.core.redact import redact
+from chaosrec.reporting.history_text import (
+    history_html,
+    history_markdown,
+    regressed_figures,
+    regression_problems,
+)
+from chaosrec.reporting.results import main_run
 
 __all__ = [
     "improvements",
@@ -108,13 +115,8 @@ def verdict_html(verdicts: list[dict[str, Any]], title: str = "") -> str:
     return "\n".join(parts)
 
 
-def _main_run(result: dict[str, Any]) -> dict[str, Any]:
-    runs: list[dict[str, Any]] = result.get("runs", [])
-    return runs[0] if len(runs) == 1 else (max(runs, key=lambda r: r["requests"]) if runs else {})
-
-
 def _metric_cells(result: dict[str, Any]) -> list[str]:
-    run = _main_run(result)
+    run = main_run(result)
     return [
         _num(run.get("availability"), ".4f"),
         _num(run.get("p99_ms"), ".1f", " ms"),
@@ -141,7 +143,8 @@ def _phase_line(result: dict[str, Any]) -> str:
 
 
 def problems(results: list[dict[str, Any]]) -> list[str]:
-    """One line per problem: each failed objective (measured vs target) or other failure."""
+    """One line per problem: each failed objective (measured vs target) or other failure,
+    then each figure that regressed against the drill's history (SLO met or not)."""
     found = []
     for result in results:
         if result["outcome"] in ("passed", "skipped"):
@@ -159,7 +162,7 @@ def problems(results: list[dict[str, Any]]) -> list[str]:
         else:
             first = (result.get("message") or "").strip().splitlines()
             found.append(f"{result['scenario']}: [{label}] {first[0] if first else '-'}")
-    return found
+    return found + regression_problems(results)
 
 
 def improvements(results: list[dict[str, Any]]) -> list[str]:
@@ -193,6 +196,12 @@ def improvements(results: list[dict[str, Any]]) -> list[str]:
                 "infrastructure: fix the error that broke the drill (see its process logs) "
                 "and run it again"
             )
+    for figure in regressed_figures(results):
+        advice = _ADVICE.get(figure, "compare this run's changes with the last good run's")
+        add(
+            f"{figure} regressed: {advice}; compare the commits in `chaosrec history` to find "
+            "the change that made it worse"
+        )
     if not actions and results:
         add(
             "none required by these drills: every objective held; raise the bar next time "
@@ -214,11 +223,17 @@ _HEADERS = ("scenario", "outcome", "availability", "p99", "MTTD", "RTO", "degrad
 
 
 def summary_markdown(
-    results: list[dict[str, Any]], environment: dict[str, str] | None = None
+    results: list[dict[str, Any]],
+    environment: dict[str, str] | None = None,
+    history: dict[str, Any] | None = None,
 ) -> str:
-    """The drill summary as Markdown (credentials redacted)."""
+    """The drill summary as Markdown (credentials redacted); with ``history`` (the
+    session's :meth:`~chaosrec.reporting.history.RunOutcome.view`) also the resilience
+    score and its trend, the fault-versus-baseline effects and the comparison with
+    history."""
     results = redact(results)
     env = redact(environment or {})
+    history = redact(history)
     started = min((r["started_at"] for r in results if r.get("started_at")), default=None)
     lines = ["# DR drill summary", ""]
     lines.append(f"Run started {_utc(started)} UTC; {len(results)} drill(s).")
@@ -244,6 +259,7 @@ def summary_markdown(
     for r in results:
         cells = [r["scenario"], r["outcome"].upper(), *_metric_cells(r), _faults_text(r)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += history_markdown(results, history)
     lines += ["", "## Problems found", ""]
     lines += [f"- {p}" for p in problems(results)] or ["- none"]
     lines += ["", "## Suggested improvements", ""]
@@ -251,10 +267,16 @@ def summary_markdown(
     return "\n".join(lines) + "\n"
 
 
-def summary_html(results: list[dict[str, Any]], environment: dict[str, str] | None = None) -> str:
-    """The drill summary as a standalone HTML page (credentials redacted)."""
+def summary_html(
+    results: list[dict[str, Any]],
+    environment: dict[str, str] | None = None,
+    history: dict[str, Any] | None = None,
+) -> str:
+    """The drill summary as a standalone HTML page (credentials redacted; ``history`` as
+    for :func:`summary_markdown`)."""
     results = redact(results)
     env = redact(environment or {})
+    history = redact(history)
     started = min((r["started_at"] for r in results if r.get("started_at")), default=None)
     out = [f"<!doctype html><html><head><meta charset='utf-8'><style>{_STYLE}</style>"]
     out.append("<title>DR drill summary</title></head><body><h1>DR drill summary</h1>")
@@ -286,7 +308,9 @@ def summary_html(results: list[dict[str, Any]], environment: dict[str, str] | No
         out.append(f"<td class='{css}'>{_e(r['outcome'].upper())}</td>")
         out += [f"<td>{_e(c)}</td>" for c in [*_metric_cells(r), _faults_text(r)]]
         out.append("</tr>")
-    out.append("</table><h2>Problems found</h2><ul>")
+    out.append("</table>")
+    out += history_html(results, history)
+    out.append("<h2>Problems found</h2><ul>")
     out += [f"<li>{_e(p)}</li>" for p in problems(results)] or ["<li>none</li>"]
     out.append("</ul><h2>Suggested improvements</h2><ul>")
     out += [f"<li>{_e(a)}</li>" for a in improvements(results)]

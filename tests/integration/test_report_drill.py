@@ -199,5 +199,7 @@ def test_chaosrec_report_prints_where_everything_is(
     assert lines[1:] == [
         f"drill summary: {out / 'drill-summary.html'}",
         f"drill summary: {out / 'drill-summary.md'}",
+        # one drill passed, one failed, each on one replica: the run's history score
+        f"resilience score: 50.0/100 ({out / 'resilience-score.json'})",
     ]
     assert (out / "index.html").is_file() and (out / "drill-summary.md").is_file()

@@ -22,6 +22,7 @@ from chaosrec.reporting.results import (
     CATEGORY_ABORTED,
     CATEGORY_INCONCLUSIVE,
     CATEGORY_INFRA,
+    CATEGORY_REGRESSED,
     CATEGORY_SLO,
     category_of,
     drill_result,
@@ -336,7 +337,7 @@ def test_summary_markdown_has_the_seed_report_sections() -> None:
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert headings == [
         "## Purpose", "## Scope", "## Scenarios", "## Timeline", "## Results",
-        "## Problems found", "## Suggested improvements",
+        "## Fault versus baseline", "## Problems found", "## Suggested improvements",
     ]  # fmt: skip
     assert "- targets: region-a.r0" in text and "- topology: default (2 x 2)" in text
     assert "baseline +0.0 s → inject +2.0 s → observe +2.0 s" in text
@@ -408,7 +409,9 @@ def test_run_files(tmp_path: Path) -> None:
     props = (tmp_path / "environment.properties").read_text().splitlines()
     assert "model.version=good-1" in props and "topology=quick" in props
     names = [c["name"] for c in json.loads((tmp_path / "categories.json").read_text())]
-    assert names == [CATEGORY_SLO, CATEGORY_ABORTED, CATEGORY_INCONCLUSIVE, CATEGORY_INFRA]
+    assert names == [
+        CATEGORY_SLO, CATEGORY_ABORTED, CATEGORY_INCONCLUSIVE, CATEGORY_INFRA, CATEGORY_REGRESSED
+    ]  # fmt: skip
 
 
 def test_allure_config_builds_one_drill_shaped_file(tmp_path: Path) -> None:
