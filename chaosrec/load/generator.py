@@ -36,19 +36,16 @@ import gc
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from types import TracebackType
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
-
-import numpy as np
-import numpy.typing as npt
 
 from chaosrec.core.validation import check_positive, check_positive_int
 from chaosrec.errors import ConfigError
 from chaosrec.load.recorder import RowRecorder
 from chaosrec.load.requests import ParamsFn, RequestBuilder, RequestSource, request_source
+from chaosrec.load.run import RunBase
 from chaosrec.load.schedule import Schedule, constant
-from chaosrec.slo.log import STATUS_CLIENT_DROPPED, RequestLog
+from chaosrec.slo.log import STATUS_CLIENT_DROPPED, RequestLog, Row
 
 __all__ = [
     "BYTES_PER_REQUEST",
@@ -146,7 +143,7 @@ class HttpFront:
             await self._pool.close()
 
 
-class LoadRun:
+class LoadRun(RunBase):
     """One open-loop run; a context manager.
 
     :param url: the URL requested (GET with ``params`` unless said otherwise), or a
@@ -170,6 +167,8 @@ class LoadRun:
         :data:`DEFAULT_MEMORY_BUDGET_MB`; :data:`BYTES_PER_REQUEST` a request).
     :param start_at_epoch: the wall-clock time the schedule starts (default: now); the
         workers of one distributed run share it, so their logs line up.
+    :param ship_rows: keep new rows for :meth:`take_new_rows` too (a worker process
+        ships them to the process that merges the logs).
 
     Leaving the ``with`` block waits out the remaining duration and the last
     answers (at most ``timeout_s`` more), so recovery after a fault is observed.
@@ -195,16 +194,13 @@ class LoadRun:
         on_start: Callable[[LoadRun], None] | None = None,
         memory_budget_mb: float | None = None,
         start_at_epoch: float | None = None,
-        times: npt.NDArray[np.float64] | None = None,
+        ship_rows: bool = False,
     ) -> None:
-        self.schedule = _schedule_of(rate_rps, duration_s, schedule)
+        super().__init__(_schedule_of(rate_rps, duration_s, schedule))
         self.timeout_s = check_positive("timeout_s", timeout_s)
         self.max_inflight = check_positive_int("max_inflight", max_inflight, maximum=MAX_INFLIGHT)
-        if times is None:
-            _check_memory(f"{self.schedule.describe()}", self.schedule.n_requests, memory_budget_mb)
-            times = self.schedule.times()
-        self._times = times
-        self.n_requests = int(times.shape[0])
+        _check_memory(self.schedule.describe(), self.n_requests, memory_budget_mb)
+        self._times = self.schedule.times()
         if isinstance(url, str):
             shaped = request_source(
                 url,
@@ -214,6 +210,7 @@ class LoadRun:
                 content=content,
                 params=params,
                 request=request,
+                check_first=min(3, self.n_requests),
             )
             self.front: Front = HttpFront(url, shaped)
         else:
@@ -227,41 +224,10 @@ class LoadRun:
         self.url = self.front.url
         self.start_at_epoch = start_at_epoch
         self._on_start = on_start
-        self._rows = RowRecorder()
+        self._rows = RowRecorder(keep_new=ship_rows)
         self._thread: threading.Thread | None = None
-        self._joined = False
         self._started = threading.Event()
-        self._abort = threading.Event()
         self._error: BaseException | None = None
-        self.t0: float = 0.0  # monotonic
-        self.t0_epoch: float = 0.0
-        self.log: RequestLog = RequestLog.from_rows(0.0, [])
-        self.max_lag_ms = 0.0  # worst lateness of a send versus its schedule
-
-    @property
-    def rate_rps(self) -> float:
-        """The schedule's mean rate (its constant rate for a constant schedule)."""
-        return self.schedule.mean_rate_rps
-
-    @property
-    def duration_s(self) -> float:
-        return self.schedule.duration_s
-
-    # -- context manager ------------------------------------------------------------
-
-    def __enter__(self) -> LoadRun:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is not None:
-            self._abort.set()  # the test failed: stop sending, keep what was measured
-        self.join()
 
     def start(self) -> None:
         # A full (generation 2) garbage collection walks every tracked object of this
@@ -310,40 +276,16 @@ class LoadRun:
         copy that later rows leave alone. After :meth:`join` it equals :attr:`log`."""
         return self._rows.snapshot(self.t0_epoch)
 
+    def take_new_rows(self) -> list[tuple[int, Row]]:
+        """``(request number, row)`` of the requests that ended since the last call
+        (needs ``ship_rows=True``)."""
+        return self._rows.take_new()
+
     @property
     def running(self) -> bool:
         """The generator thread is scheduling requests or waiting for their answers."""
         thread = self._thread
         return thread is not None and thread.is_alive()
-
-    @property
-    def done(self) -> bool:
-        """:meth:`join` has returned (or raised the loop's error): :attr:`log` is final."""
-        return self._joined
-
-    @property
-    def elapsed_s(self) -> float:
-        """Seconds since the first scheduled request."""
-        return time.monotonic() - self.t0 if self.t0 else 0.0
-
-    def now(self) -> float:
-        """The current time on this run's clock (seconds since its start)."""
-        return self.elapsed_s
-
-    def wait(self, seconds: float) -> None:
-        """Let the load run ``seconds`` more (never past its end); returns early if aborted."""
-        if seconds < 0:
-            raise ConfigError(f"wait(seconds={seconds}) must be >= 0")
-        end = min(time.monotonic() + seconds, self.t0 + self.duration_s)
-        while not self._abort.is_set():
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(left, 0.05))
-
-    def stop(self) -> None:
-        """Stop scheduling new requests now."""
-        self._abort.set()
 
     # -- the loop -------------------------------------------------------------------
 
@@ -431,9 +373,6 @@ class LoadRun:
                     await asyncio.wait_for(all_done.wait(), timeout=self.timeout_s + 1)
         finally:
             await front.close()
-
-    def __iter__(self) -> Iterator[int]:  # pragma: no cover - guard against misuse
-        raise TypeError("LoadRun is a context manager, not an iterable")
 
 
 def _front_error(i: int, err: Exception) -> Exception:

@@ -38,6 +38,7 @@ from chaosrec.errors import ConfigError
 __all__ = [
     "MAX_DURATION_S",
     "MAX_RATE_RPS",
+    "Arrivals",
     "Schedule",
     "constant",
     "diurnal",
@@ -258,6 +259,39 @@ class _Sum(Schedule):
 
     def describe(self) -> str:
         return " + ".join(p.describe() for p in self.parts)
+
+
+class Arrivals(Schedule):
+    """Given due times (seconds, ascending) instead of a curve: a recording, or one
+    worker's share of a distributed schedule. ``duration_s`` defaults to just after the
+    last arrival."""
+
+    def __init__(self, times: npt.ArrayLike, duration_s: float | None = None) -> None:
+        arr = np.asarray(times, dtype=np.float64)
+        if arr.ndim != 1 or not arr.size:
+            raise ConfigError("arrivals need at least one due time")
+        if not np.isfinite(arr).all() or (arr < 0).any() or (np.diff(arr) < 0).any():
+            raise ConfigError("arrival times must be finite, >= 0 and ascending")
+        self._times = arr
+        last = float(arr[-1])
+        self.duration_s = max(last + 1e-3, 1e-3) if duration_s is None else max(duration_s, last)
+
+    @property
+    def n_requests(self) -> int:
+        return int(self._times.shape[0])
+
+    def times(self) -> _Array:
+        return self._times.copy()
+
+    def count(self, t: _Array) -> _Array:
+        return np.searchsorted(self._times, t, side="left").astype(np.float64)
+
+    def rate(self, t: _Array) -> _Array:
+        """Arrivals per second over the surrounding second (arrivals have no curve)."""
+        return self.count(t + 0.5) - self.count(t - 0.5)
+
+    def describe(self) -> str:
+        return f"arrivals({self.n_requests} requests over {self.duration_s:g} s)"
 
 
 # -- the shapes (every argument checked here, named as the caller wrote it) --------------
