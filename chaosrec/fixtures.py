@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from chaosrec.adapters.toxiproxy import Proxy, ToxiproxyClient, ToxiproxyServer
     from chaosrec.drill.target import RecsysTarget
     from chaosrec.faults.injector import Chaos
-    from chaosrec.load.run import RunBase
+    from chaosrec.load.run import MeasuredRun, RunBase
     from chaosrec.load.schedule import Schedule
     from chaosrec.slo.objectives import Verdict
     from chaosrec.steady_state.hypotheses import SteadyStateHypothesis
@@ -409,7 +409,7 @@ class SLOFixture:
         self._drill = drill
         self._settings = settings
 
-    def evaluate(self, run: RunBase, **objectives: Any) -> Verdict:
+    def evaluate(self, run: MeasuredRun, **objectives: Any) -> Verdict:
         """The :class:`~chaosrec.slo.objectives.Verdict` for ``run`` (no assertion)."""
         from chaosrec.slo.objectives import Objectives, evaluate
 
@@ -444,7 +444,7 @@ class SLOFixture:
         self._drill.verdicts.append(verdict)
         return verdict
 
-    def assert_met(self, run: RunBase, **objectives: Any) -> Verdict:
+    def assert_met(self, run: MeasuredRun, **objectives: Any) -> Verdict:
         """Raise :class:`SLOViolation` (an AssertionError) if any objective failed, or
         :class:`DrillInconclusive` if the numbers cannot be trusted; else the verdict."""
         from chaosrec.errors import DrillInconclusive, SLOViolation

@@ -9,13 +9,31 @@ import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from chaosrec.errors import ConfigError
 from chaosrec.load.schedule import Schedule
 from chaosrec.slo.log import RequestLog
 
-__all__ = ["RunBase"]
+__all__ = ["MeasuredRun", "RunBase", "RunView"]
+
+
+class MeasuredRun(Protocol):
+    """What the SLO code reads from a run: a :class:`RunBase`, or a :class:`RunView`."""
+
+    @property
+    def log(self) -> RequestLog: ...
+
+    @property
+    def t0_epoch(self) -> float: ...
+
+    @property
+    def duration_s(self) -> float: ...
+
+    @property
+    def done(self) -> bool: ...
+
+    def join(self) -> RequestLog: ...
 
 
 class RunBase:
@@ -103,5 +121,67 @@ class RunBase:
         """Stop scheduling new requests now."""
         self._abort.set()
 
+    def where(self, *, region: str | None = None, replica: str | None = None) -> RunView:
+        """The requests recorded with this ``region`` and/or ``replica`` (for gRPC runs:
+        the target called; for HTTP: the one that answered), as a run for the SLO code::
+
+            slo.assert_met(run.where(region="region-b"), availability=1.0)
+        """
+        if region is None and replica is None:
+            raise ConfigError("where() needs region= or replica=")
+        return RunView(self, region=region, replica=replica)
+
     def __iter__(self) -> Iterator[int]:  # pragma: no cover - guard against misuse
         raise TypeError(f"{type(self).__name__} is a context manager, not an iterable")
+
+
+class RunView:
+    """The requests of a run that one region (or replica) was asked or answered: what
+    ``slo.assert_met`` and the measures need (``log``, ``t0_epoch``, ``duration_s``,
+    ``done``, ``join``), over a subset. Made by :meth:`RunBase.where`."""
+
+    def __init__(self, run: RunBase, *, region: str | None, replica: str | None) -> None:
+        self.run = run
+        self.region = region
+        self.replica = replica
+
+    def _select(self, log: RequestLog) -> RequestLog:
+        import numpy as np
+
+        mask = np.ones(len(log), dtype=np.bool_)
+        if self.region is not None:
+            mask &= log.region == self.region
+        if self.replica is not None:
+            mask &= log.replica == self.replica
+        return log.select(mask)
+
+    @property
+    def log(self) -> RequestLog:
+        return self._select(self.run.log)
+
+    def snapshot(self) -> RequestLog:
+        return self._select(self.run.snapshot())
+
+    @property
+    def url(self) -> str:
+        return self.run.url
+
+    @property
+    def t0_epoch(self) -> float:
+        return self.run.t0_epoch
+
+    @property
+    def duration_s(self) -> float:
+        return self.run.duration_s
+
+    @property
+    def rate_rps(self) -> float:
+        return len(self.log) / self.duration_s if self.run.done else self.run.rate_rps
+
+    @property
+    def done(self) -> bool:
+        return self.run.done
+
+    def join(self) -> RequestLog:
+        self.run.join()
+        return self.log

@@ -7,12 +7,15 @@ measurements of this machine's speed.
 
 from __future__ import annotations
 
+import random
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from chaosrec.load import HttpRequest
 from chaosrec.slo.measures import percentile
 from chaosrec.steady_state.hypotheses import at_least
 
@@ -300,3 +303,78 @@ def test_hostile_requests_during_a_fault(recsys: Any, chaos: Any, load: Any, slo
             run.wait(3)
     assert set(codes) == {400}, sorted(set(codes))
     slo.assert_met(run, availability=1.0, lost=0, p99_ms=250)
+
+
+# -- real traffic: any request shape, gRPC straight to Triton, recorded traffic -----------
+
+SHOPPERS = Path(__file__).parents[2] / "fixtures" / "traffic" / "shoppers.jsonl"
+
+
+def test_batch_post_under_gpu_loss(recsys: Any, chaos: Any, load: Any, slo: Any) -> None:
+    """Seed practice: single-point DR, for the batch API (a search or feed service asks
+    for several users at once). Proves: POST /recommend/batch with a JSON body of 2-6
+    users and the caller's headers keeps every answer whole and on time while one
+    replica's GPU fails: the batch moves to the peer like a single request does."""
+    rng = random.Random(5)
+    bodies = [
+        {"user_ids": [rng.randrange(1000) for _ in range(rng.randint(2, 6))], "k": 10}
+        for _ in range(512)
+    ]
+
+    def batch(i: int) -> HttpRequest:
+        return HttpRequest.build(
+            "/recommend/batch",
+            method="POST",
+            headers={"X-Caller": "feed-service"},
+            json=bodies[i % len(bodies)],
+        )
+
+    with load.run(url=recsys.gateway_url, request=batch, rate=100, duration=8) as run:
+        run.wait(2)
+        with chaos.gpu_loss("region-a.r0", mode="error"):
+            run.wait(4)
+    slo.assert_met(run, availability=1.0, lost=0, degraded_share=0.0, p99_ms=250)
+
+
+def test_grpc_direct_region_outage(
+    recsys: Any, chaos: Any, load: Any, slo: Any, drill: Any
+) -> None:
+    """Seed practice: region DR, seen by a client that calls Triton directly over gRPC
+    (KServe v2 ModelInfer, no gateway in between). Proves: while region-a's Triton
+    processes are killed and held down, the calls to region-b's replicas are untouched
+    (every one answered within 250 ms), every call to region-a fails fast with gRPC
+    UNAVAILABLE (503 in the log, never a hang: that is what lets a client-side balancer
+    move away), and region-a answers again once its replicas are restarted."""
+    with load.grpc(rate=RATE, duration=16) as run:
+        run.wait(2)
+        with chaos.region_outage("region-a", mode="kill"):
+            run.wait(4)
+    slo.assert_met(run.where(region="region-b"), availability=1.0, p99_ms=250)
+    region_a = run.where(region="region-a").log
+    fault = drill.fault_windows(run.t0_epoch)[0]
+    assert fault.end_s is not None
+    during = region_a.window(fault.start_s + 0.5, fault.end_s)
+    assert len(during) > 100 and not during.ok.any(), set(during.status)
+    assert set(during.status.tolist()) == {503}, set(during.error)
+    assert float(percentile(during.latency_ms, 99)) < 1000, "a refused call must fail fast"
+    back = region_a.ok & (region_a.scheduled_s > fault.end_s)
+    assert back.any(), "region-a never answered again within the run"
+    first_back = float(region_a.scheduled_s[back].min()) - fault.end_s
+    tail = region_a.window(run.duration_s - 2.0, run.duration_s)
+    assert tail.ok.all(), f"region-a not whole 2 s before the end: {set(tail.error)}"
+    drill.notes.append(f"region-a answered gRPC again {first_back:.2f} s after its release")
+
+
+def test_replay_shopper_traffic_at_2x_during_region_outage(
+    recsys: Any, chaos: Any, load: Any, slo: Any
+) -> None:
+    """Seed practice: region DR under real traffic. Proves: last recorded shopper traffic
+    (fixtures/traffic/shoppers.jsonl, written by the gateway's recorder: a compressed
+    day with a flash surge, 10 % batch requests), replayed at twice its pace with its
+    bursts kept, fails over from a lost home region within the region drill's SLO."""
+    with load.replay(SHOPPERS, speed=2.0) as run:
+        run.wait(2)
+        with chaos.region_outage("region-a", mode="refuse"):
+            run.wait(5)
+    assert len(run.log) == 1420
+    slo.assert_met(run, availability=0.999, p99_ms=250, rto_s=2.0)
