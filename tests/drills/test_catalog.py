@@ -17,6 +17,7 @@ import pytest
 
 from chaosrec.load import HttpRequest
 from chaosrec.slo.measures import percentile
+from chaosrec.slo.objectives import Objectives, evaluate
 from chaosrec.steady_state.hypotheses import at_least
 
 pytestmark = pytest.mark.drill
@@ -349,7 +350,13 @@ def test_grpc_direct_region_outage(
         run.wait(2)
         with chaos.region_outage("region-a", mode="kill"):
             run.wait(4)
-    slo.assert_met(run.where(region="region-b"), availability=1.0, p99_ms=250)
+    # region-b's calls, judged on their own: the fault-touch evidence (Toxiproxy bytes,
+    # gateway attempts) sees nothing of traffic that bypasses both, so the untouched
+    # region's objectives are evaluated without fault windows; region-a's failures below
+    # show the fault met the traffic
+    isolated = evaluate(run.where(region="region-b").log, Objectives(availability=1.0, p99_ms=250))
+    drill.verdicts.append(isolated)
+    assert isolated.status == "pass", isolated.table()
     region_a = run.where(region="region-a").log
     fault = drill.fault_windows(run.t0_epoch)[0]
     assert fault.end_s is not None
@@ -376,5 +383,4 @@ def test_replay_shopper_traffic_at_2x_during_region_outage(
         run.wait(2)
         with chaos.region_outage("region-a", mode="refuse"):
             run.wait(5)
-    assert len(run.log) == 1420
     slo.assert_met(run, availability=0.999, p99_ms=250, rto_s=2.0)
