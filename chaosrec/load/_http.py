@@ -20,6 +20,7 @@ import asyncio
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -149,8 +150,7 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol --------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
 
     def data_received(self, data: bytes) -> None:
         if self._done is None:  # bytes nobody asked for: the connection is unusable
@@ -264,10 +264,12 @@ class HttpPool:
         try:
             async with asyncio.timeout_at(deadline):
                 conn = await self._open(origin)
-        except (OSError, TimeoutError, ssl.SSLError) as err:
+            conn.send(wire, done, deadline, head_only)
+        except asyncio.CancelledError:
+            done((STATUS_TRANSPORT_ERROR, None, None, False, "ClientClosed"))
+            raise
+        except Exception as err:  # noqa: BLE001 - every request ends, and ends once
             done((STATUS_TRANSPORT_ERROR, None, None, False, type(err).__name__))
-            return
-        conn.send(wire, done, deadline, head_only)
 
     async def _open(self, origin: _Origin) -> _Connection:
         context: ssl.SSLContext | None = None

@@ -184,4 +184,8 @@ class _Worker:
         finally:
             if self.child.poll() is None:
                 self.child.terminate()
+            try:
+                self.child.wait(timeout=10)  # reaped: its CPU shows in our rusage
+            except subprocess.TimeoutExpired:
+                self.child.kill()
             shutil.rmtree(folder, ignore_errors=True)
