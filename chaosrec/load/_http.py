@@ -18,21 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
 
+from chaosrec.load.fronts import Outcome, OutcomeFn
 from chaosrec.load.requests import HttpRequest
 from chaosrec.slo.log import STATUS_TRANSPORT_ERROR
 
-__all__ = ["HttpPool", "Outcome", "OutcomeFn"]
+__all__ = ["HttpPool", "encode"]
 
-#: ``(status, region, replica, degraded, error)`` of one request
-Outcome = tuple[int, str | None, str | None, bool, str | None]
-OutcomeFn = Callable[[Outcome], None]
 
 _REGION = b"x-chaosrec-region"
 _REPLICA = b"x-chaosrec-replica"

@@ -37,12 +37,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from chaosrec.core.validation import check_positive, check_positive_int
 from chaosrec.errors import ConfigError
+from chaosrec.load.fronts import Front, HttpFront, Outcome
 from chaosrec.load.recorder import RowRecorder
-from chaosrec.load.requests import ParamsFn, RequestBuilder, RequestSource, request_source
+from chaosrec.load.requests import ParamsFn, RequestBuilder, request_source
 from chaosrec.load.run import RunBase
 from chaosrec.load.schedule import Schedule, constant
 from chaosrec.slo.log import STATUS_CLIENT_DROPPED, RequestLog, Row
@@ -56,8 +57,6 @@ __all__ = [
     "LoadRun",
     "default_params",
 ]
-
-Outcome = tuple[int, "str | None", "str | None", bool, "str | None"]
 
 
 def default_params(n_users: int = 5000, k: int = 10, seed: int = 11) -> ParamsFn:
@@ -100,47 +99,6 @@ def _check_memory(what: str, n: int, budget_mb: float | None) -> None:
             f"MiB; lower the rate or the duration, or raise memory_budget_mb= "
             f"(or {MEMORY_BUDGET_ENV})"
         )
-
-
-class Front(Protocol):
-    """What a load run sends requests through (HTTP, KServe gRPC, ...).
-
-    :meth:`send` must not block: it starts request ``i`` and arranges for ``done`` to be
-    called once, on the loop's thread, with ``(status, region, replica, degraded,
-    error)`` when it ends (answered, failed or timed out after ``timeout_s``).
-    """
-
-    @property
-    def url(self) -> str: ...
-
-    async def open(self, *, max_inflight: int, timeout_s: float) -> None: ...
-
-    def send(self, i: int, done: Callable[[Outcome], None]) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class HttpFront:
-    """HTTP/1.1 requests from ``source`` (``i -> HttpRequest``), on keep-alive pools."""
-
-    def __init__(self, url: str, source: RequestSource) -> None:
-        self.url = url
-        self.source = source
-        self._pool: Any = None
-
-    async def open(self, *, max_inflight: int, timeout_s: float) -> None:
-        from chaosrec.load._http import HttpPool
-
-        self._pool = HttpPool(
-            asyncio.get_running_loop(), max_connections=max_inflight, timeout_s=timeout_s
-        )
-
-    def send(self, i: int, done: Callable[[Outcome], None]) -> None:
-        self._pool.send(self.source(i), done)
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
 
 
 class LoadRun(RunBase):

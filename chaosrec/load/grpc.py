@@ -53,6 +53,7 @@ import numpy.typing as npt
 
 from chaosrec.core.guard import TargetGuard
 from chaosrec.errors import ConfigError
+from chaosrec.load.fronts import Outcome
 from chaosrec.slo.log import STATUS_TRANSPORT_ERROR
 
 __all__ = ["GRPC_STATUS", "GrpcTarget", "KServeFront", "recsys_inputs", "status_of"]
@@ -78,7 +79,6 @@ GRPC_STATUS: dict[str, int] = {
     "UNAVAILABLE": 503,
 }
 
-Outcome = tuple[int, "str | None", "str | None", bool, "str | None"]
 InputsFn = Callable[[int], Mapping[str, npt.NDArray[Any]]]
 
 

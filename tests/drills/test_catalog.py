@@ -337,19 +337,29 @@ def test_batch_post_under_gpu_loss(recsys: Any, chaos: Any, load: Any, slo: Any)
     slo.assert_met(run, availability=1.0, lost=0, degraded_share=0.0, p99_ms=250)
 
 
-def test_grpc_direct_region_outage(
-    recsys: Any, chaos: Any, load: Any, slo: Any, drill: Any
-) -> None:
+def test_grpc_direct_region_outage(recsys: Any, chaos: Any, load: Any, drill: Any) -> None:
     """Seed practice: region DR, seen by a client that calls Triton directly over gRPC
     (KServe v2 ModelInfer, no gateway in between). Proves: while region-a's Triton
     processes are killed and held down, the calls to region-b's replicas are untouched
     (every one answered within 250 ms), every call to region-a fails fast with gRPC
     UNAVAILABLE (503 in the log, never a hang: that is what lets a client-side balancer
-    move away), and region-a answers again once its replicas are restarted."""
-    with load.grpc(rate=RATE, duration=16) as run:
+    move away), and each region-a replica answers gRPC again after its restart (within
+    30 s of the release: a restart is seconds of CPU, slower on busy cores; the times go
+    in the drill's notes). The load stops once both are back (at most 40 s)."""
+    replicas = {"region-a.r0", "region-a.r1"}
+    with load.grpc(rate=RATE, duration=40) as run:
         run.wait(2)
         with chaos.region_outage("region-a", mode="kill"):
             run.wait(4)
+        released = run.now()
+        while run.now() < run.duration_s - 1:
+            log = run.where(region="region-a").snapshot()
+            back = log.select(log.ok & (log.scheduled_s > released))
+            if set(back.replica) >= replicas:
+                run.wait(1.0)  # a last second of both answering
+                break
+            run.wait(0.2)
+        run.stop()
     # region-b's calls, judged on their own: the fault-touch evidence (Toxiproxy bytes,
     # gateway attempts) sees nothing of traffic that bypasses both, so the untouched
     # region's objectives are evaluated without fault windows; region-a's failures below
@@ -364,12 +374,16 @@ def test_grpc_direct_region_outage(
     assert len(during) > 100 and not during.ok.any(), set(during.status)
     assert set(during.status.tolist()) == {503}, set(during.error)
     assert float(percentile(during.latency_ms, 99)) < 1000, "a refused call must fail fast"
-    back = region_a.ok & (region_a.scheduled_s > fault.end_s)
-    assert back.any(), "region-a never answered again within the run"
-    first_back = float(region_a.scheduled_s[back].min()) - fault.end_s
-    tail = region_a.window(run.duration_s - 2.0, run.duration_s)
-    assert tail.ok.all(), f"region-a not whole 2 s before the end: {set(tail.error)}"
-    drill.notes.append(f"region-a answered gRPC again {first_back:.2f} s after its release")
+    after = region_a.select(region_a.scheduled_s > fault.end_s)
+    first_back = {}
+    for replica in sorted(replicas):
+        ok = after.select(after.ok & (after.replica == replica))
+        assert len(ok), f"{replica} never answered gRPC again within 30 s of the release"
+        first_back[replica] = float(ok.scheduled_s.min()) - fault.end_s
+    drill.notes.append(
+        "region-a answered gRPC again after its release: "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in first_back.items())
+    )
 
 
 def test_replay_shopper_traffic_at_2x_during_region_outage(
@@ -377,10 +391,11 @@ def test_replay_shopper_traffic_at_2x_during_region_outage(
 ) -> None:
     """Seed practice: region DR under real traffic. Proves: last recorded shopper traffic
     (fixtures/traffic/shoppers.jsonl, written by the gateway's recorder: a compressed
-    day with a flash surge, 10 % batch requests), replayed at twice its pace with its
-    bursts kept, fails over from a lost home region within the region drill's SLO."""
+    day with a flash surge, 5 % batch requests), replayed at twice its pace with its
+    bursts kept (~100 req/s, peaking near 180), fails over from a lost home region within
+    the region drill's SLO."""
     with load.replay(SHOPPERS, speed=2.0) as run:
-        run.wait(2)
+        run.wait(3)  # the outage spans the recorded day's peak and its surge
         with chaos.region_outage("region-a", mode="refuse"):
-            run.wait(5)
+            run.wait(4)
     slo.assert_met(run, availability=0.999, p99_ms=250, rto_s=2.0)
