@@ -139,6 +139,18 @@ def test_the_gateway_records_traffic_without_credentials_and_it_replays(
     assert measure(run.log.select(run.log.status != 400)).availability == 1.0
 
 
-def test_recording_admin_calls_need_the_token(recsys: Any) -> None:
-    with pytest.raises(Exception, match="refused to record"):
+def test_recording_admin_calls_need_the_token_and_good_arguments(recsys: Any) -> None:
+    import httpx
+
+    from chaosrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="refused to record"):
         Recording(recsys.gateway_url, admin_token="x" * 40).start()
+    admin = {"Authorization": f"Bearer {recsys.admin_token}"}
+    with httpx.Client(base_url=recsys.gateway_url, headers=admin, trust_env=False) as client:
+        bad = client.post("/admin/recording/start", json={"max_requests": 0})
+        assert bad.status_code == 400 and "max_requests=0 must be in" in bad.json()["error"]
+        bad = client.post("/admin/recording/start", json={"max": 5})
+        assert bad.status_code == 400
+        none = client.post("/admin/recording/stop")
+        assert none.status_code == 409 and "no recording is running" in none.json()["error"]
