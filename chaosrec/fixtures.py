@@ -305,6 +305,7 @@ class LoadFixture:
             workers=workers,
             locust=locust,
             on_start=self._drill.on_run_start,
+            guard=_guard(self._request.config),
         )
         self.runs.append(run)
         return run

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from chaosrec.core.guard import TargetGuard
 from chaosrec.core.validation import check_positive_int
 from chaosrec.errors import ConfigError
 from chaosrec.load.distributed import MAX_LOCAL_WORKERS, DistributedRun, LocalWorkers
@@ -42,11 +43,14 @@ def open_run(
     on_start: Callable[[Any], None] | None = None,
     memory_budget_mb: float | None = None,
     scratch: Path | None = None,
+    guard: TargetGuard | None = None,
 ) -> RunBase:
     """A run of the given shape (see :class:`~chaosrec.load.generator.LoadRun` for the
     arguments), sent by this process (``workers=1``), by ``workers`` local processes, or
     by Locust (``locust=`` a :class:`chaosrec.load.locust.LocustWorkers`, or ``True`` for
-    ``workers`` local Locust workers). Nothing is started: use it as a context manager."""
+    ``workers`` local Locust workers). Nothing is started: use it as a context manager.
+    ``guard`` checks every host a ``request`` builder sends to besides ``url`` (for a
+    distributed run, all of them before any worker starts)."""
     workers = check_positive_int("workers", workers, maximum=MAX_LOCAL_WORKERS)
     if locust is None and workers == 1:
         return LoadRun(
@@ -64,6 +68,7 @@ def open_run(
             max_inflight=max_inflight,
             on_start=on_start,
             memory_budget_mb=memory_budget_mb,
+            guard=guard,
         )
     whole = _schedule_of(rate_rps, duration_s, schedule)
     if locust is True or locust is False:
@@ -86,6 +91,7 @@ def open_run(
         params=params,
         request=request,
         check_first=min(3, whole.n_requests),
+        guard=guard,
     )
     return DistributedRun(
         url,

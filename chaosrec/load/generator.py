@@ -39,8 +39,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from chaosrec.core.guard import TargetGuard
 from chaosrec.core.validation import check_positive, check_positive_int
-from chaosrec.errors import ConfigError
+from chaosrec.errors import ConfigError, TargetNotAllowedError
 from chaosrec.load.fronts import Front, HttpFront, Outcome
 from chaosrec.load.recorder import RowRecorder
 from chaosrec.load.requests import ParamsFn, RequestBuilder, request_source
@@ -127,6 +128,8 @@ class LoadRun(RunBase):
         workers of one distributed run share it, so their logs line up.
     :param ship_rows: keep new rows for :meth:`take_new_rows` too (a worker process
         ships them to the process that merges the logs).
+    :param guard: checks every other host a ``request`` builder sends to (the ``load``
+        fixture passes the run's target guard; ``url`` itself is the caller's to check).
 
     Leaving the ``with`` block waits out the remaining duration and the last
     answers (at most ``timeout_s`` more), so recovery after a fault is observed.
@@ -153,6 +156,7 @@ class LoadRun(RunBase):
         memory_budget_mb: float | None = None,
         start_at_epoch: float | None = None,
         ship_rows: bool = False,
+        guard: TargetGuard | None = None,
     ) -> None:
         super().__init__(_schedule_of(rate_rps, duration_s, schedule))
         self.timeout_s = check_positive("timeout_s", timeout_s)
@@ -169,6 +173,7 @@ class LoadRun(RunBase):
                 params=params,
                 request=request,
                 check_first=min(3, self.n_requests),
+                guard=guard,
             )
             self.front: Front = HttpFront(url, shaped)
         else:
@@ -321,6 +326,8 @@ class LoadRun(RunBase):
                         front.send(i, finisher(i, scheduled, now))
                     except Exception as err:
                         inflight -= 1
+                        if isinstance(err, TargetNotAllowedError):
+                            raise
                         raise _front_error(i, err) from err
                 else:
                     continue
@@ -334,6 +341,8 @@ class LoadRun(RunBase):
 
 
 def _front_error(i: int, err: Exception) -> Exception:
+    if isinstance(err, TargetNotAllowedError):
+        return err
     if isinstance(err, ConfigError):
         return ConfigError(f"request {i}: {err}")
     return ConfigError(f"building request {i} failed: {type(err).__name__}: {err}")

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from chaosrec.errors import ConfigError
+from chaosrec.core.guard import TargetGuard
+from chaosrec.errors import ConfigError, TargetNotAllowedError
 
 __all__ = [
     "METHODS",
@@ -151,6 +152,11 @@ def _absolute(base: str, req: HttpRequest) -> HttpRequest:
     return HttpRequest(req.method, urljoin(base, req.url), req.headers, req.body)
 
 
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 def check_url(url: object, what: str = "url") -> str:
     """An absolute http(s) URL with a host, else :class:`ConfigError`."""
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -170,11 +176,17 @@ def request_source(
     params: ParamsFn | Mapping[str, str | int] | None = None,
     request: RequestBuilder | None = None,
     check_first: int = 3,
+    guard: TargetGuard | None = None,
 ) -> RequestSource:
     """The ``i -> HttpRequest`` a run sends, from the requests-style arguments or a
     ``request`` builder (not both). The first ``check_first`` requests are built here,
-    so a bad argument or a broken builder fails now, before anything is sent."""
+    so a bad argument or a broken builder fails now, before anything is sent.
+
+    With a ``guard``, every host a builder sends to besides ``url``'s is checked the
+    first time it appears (:class:`~chaosrec.errors.TargetNotAllowedError` stops the
+    run), so a builder cannot carry load past the target guard."""
     check_url(url)
+    allowed_origins = {_origin_of(url)}
     if request is not None:
         shaped = [
             name
@@ -204,7 +216,13 @@ def request_source(
                     f"request({i}) returned {type(made).__name__}; return an HttpRequest "
                     "(HttpRequest.build(url, method=..., json=...)) or a URL string"
                 )
-            return _absolute(url, made)
+            made = _absolute(url, made)
+            if guard is not None:
+                origin = _origin_of(made.url)
+                if origin not in allowed_origins:
+                    guard.check_url(made.url, f"request {i}'s URL")
+                    allowed_origins.add(origin)
+            return made
 
         source: RequestSource = built
     else:
@@ -228,7 +246,7 @@ def request_source(
     for i in range(check_first):
         try:
             source(i)
-        except ConfigError:
+        except (ConfigError, TargetNotAllowedError):
             raise
         except Exception as err:
             raise ConfigError(

@@ -90,3 +90,18 @@ def test_chunks_round_trip() -> None:
     ]
     assert read_chunk(chunk_bytes(rows)) == rows
     assert read_chunk(chunk_bytes([])) == []
+
+
+def test_a_builder_cannot_carry_load_past_the_target_guard() -> None:
+    from chaosrec.core.guard import TargetGuard
+    from chaosrec.errors import TargetNotAllowedError
+
+    def build(i: int) -> str:
+        return "/here" if i < 5 else "http://10.0.3.7:8080/there"
+
+    source = request_source(URL, request=build, guard=TargetGuard())
+    assert source(0).url == "http://127.0.0.1:8080/here"
+    with pytest.raises(TargetNotAllowedError, match=r"request 5's URL .* is on 10.0.3.7"):
+        source(5)
+    allowed = request_source(URL, request=build, guard=TargetGuard(("10.0.3.*",)))
+    assert allowed(6).url == "http://10.0.3.7:8080/there"
