@@ -8,9 +8,11 @@ see :mod:`chaosrec.load.schedule` for ramps, steps, spikes, diurnal curves and
 in a background thread, without waiting for earlier answers; its latency counts from
 the scheduled time. Requests in flight are bounded by ``max_inflight``: past it a
 request is recorded as dropped by the client (status -1) instead of queueing, so the
-generator never hides overload by slowing down; when its own CPU runs out, sends are
-late (the lag is in the log) and the extra in-flight requests are dropped, never
-silently skipped.
+generator never hides overload by slowing down. When its own CPU runs out, sends are
+late (the lag is in the log, and latency counts from the schedule), and a request that
+could not leave within ``timeout_s`` of its scheduled time is recorded as dropped too
+(error ``"late"``) rather than sent: the backlog stays bounded, and the overflow shows
+as drops, never hidden.
 
 What is sent is a *front*: HTTP by default (any method, headers, JSON or raw bodies, a
 builder ``i -> request``; :mod:`chaosrec.load.requests`, on the lean client of
@@ -288,6 +290,7 @@ class LoadRun(RunBase):
             self.t0_epoch = start_epoch
             self._started.set()
             times = self._times
+            timeout_s = self.timeout_s
             burst = 0
             for block in range(0, self.n_requests, 4096):
                 for offset, scheduled in enumerate(times[block : block + 4096].tolist()):
@@ -303,20 +306,12 @@ class LoadRun(RunBase):
                     if self._abort.is_set():  # after the sleep: stop() may come while asleep
                         break
                     now = monotonic() - t0
-                    if inflight >= self.max_inflight:
-                        record(
-                            i,
-                            (
-                                scheduled,
-                                now,
-                                now,
-                                STATUS_CLIENT_DROPPED,
-                                None,
-                                None,
-                                False,
-                                "dropped",
-                            ),
-                        )
+                    if inflight >= self.max_inflight or now - scheduled > timeout_s:
+                        # past max_inflight, or out of CPU for so long that it would have
+                        # timed out anyway: recorded as dropped, never sent late
+                        why = "dropped" if inflight >= self.max_inflight else "late"
+                        drop = (scheduled, now, now, STATUS_CLIENT_DROPPED, None, None, False, why)
+                        record(i, drop)
                         continue
                     lag_ms = (now - scheduled) * 1000
                     if lag_ms > self.max_lag_ms:
