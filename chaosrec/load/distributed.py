@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from chaosrec.core.validation import check_positive_int
 from chaosrec.errors import ChaosrecError, ConfigError, ProcessStartError
 from chaosrec.load.generator import MAX_INFLIGHT, _check_memory
 from chaosrec.load.plan import Plan, read_chunk, write_json
@@ -133,8 +134,12 @@ class DistributedRun(RunBase):
         super().__init__(schedule)
         self.url = url
         _check_memory(schedule.describe(), self.n_requests, memory_budget_mb)
-        if not 1 <= max_inflight <= MAX_INFLIGHT * workers:
-            raise ConfigError(f"max_inflight={max_inflight} must be in [1, {MAX_INFLIGHT}]")
+        check_positive_int("max_inflight", max_inflight, maximum=MAX_INFLIGHT * workers)
+        if max_inflight < workers:
+            raise ConfigError(
+                f"max_inflight={max_inflight} is below workers={workers}: each worker needs "
+                "at least one request in flight"
+            )
         self.timeout_s = timeout_s
         self.workers = workers
         self.backend = backend

@@ -154,3 +154,16 @@ def test_recording_admin_calls_need_the_token_and_good_arguments(recsys: Any) ->
         assert bad.status_code == 400
         none = client.post("/admin/recording/stop")
         assert none.status_code == 409 and "no recording is running" in none.json()["error"]
+
+
+def test_the_shoppers_default_load_from_two_worker_processes(
+    recsys: Any, load: Any, slo: Any
+) -> None:
+    with load.run(rate=100, duration=2, workers=2) as run:
+        run.wait(1)
+        assert len(run.snapshot()) > 0  # merged while it runs
+    assert len(run.log) == 200 and run.log.ok.all(), set(run.log.error)
+    np.testing.assert_array_equal(run.log.scheduled_s, np.arange(200) / 100)
+    slo.assert_met(run, availability=1.0, p99_ms=1000)
+    by_region = {r: len(run.where(region=r).log) for r in ("region-a", "region-b")}
+    assert sum(by_region.values()) == 200 and by_region["region-a"] > 0
