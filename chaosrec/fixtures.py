@@ -278,7 +278,8 @@ class LoadFixture:
         if schedule is None:
             if rate is None or duration is None:
                 raise ConfigError("give rate= and duration= (or schedule=)")
-            check_positive("rate", rate, maximum=20_000 * max(1, workers))
+            processes = max(1, workers, int(getattr(locust, "n", 1)))
+            check_positive("rate", rate, maximum=20_000 * processes)
             check_positive("duration", duration, maximum=3600)
         shaped = method != "GET" or json is not None or content is not None or request is not None
         if url is None or url.startswith("/"):

@@ -70,7 +70,6 @@ def open_run(
             memory_budget_mb=memory_budget_mb,
             guard=guard,
         )
-    whole = _schedule_of(rate_rps, duration_s, schedule)
     if locust is True or locust is False:
         if not locust:
             raise ConfigError("locust=False: leave it out for local workers")
@@ -82,6 +81,7 @@ def open_run(
         workers = int(locust.n)
     else:
         backend = LocalWorkers(workers)
+    whole = _schedule_of(rate_rps, duration_s, schedule, processes=workers)
     source = request_source(
         url,
         method=method,

@@ -343,8 +343,16 @@ def _front_error(i: int, err: Exception) -> Exception:
     return ConfigError(f"building request {i} failed: {type(err).__name__}: {err}")
 
 
+#: the highest constant rate one process is asked for (more: ``workers=N`` or Locust)
+MAX_RATE_RPS = 20_000
+
+
 def _schedule_of(
-    rate_rps: float | None, duration_s: float | None, schedule: Schedule | None
+    rate_rps: float | None,
+    duration_s: float | None,
+    schedule: Schedule | None,
+    *,
+    processes: int = 1,
 ) -> Schedule:
     if schedule is not None:
         if rate_rps is not None or duration_s is not None:
@@ -360,6 +368,6 @@ def _schedule_of(
         return schedule
     if rate_rps is None or duration_s is None:
         raise ConfigError("give rate_rps= and duration_s= (or a schedule=)")
-    check_positive("rate_rps", rate_rps, maximum=20_000)
+    check_positive("rate_rps", rate_rps, maximum=MAX_RATE_RPS * processes)
     check_positive("duration_s", duration_s, maximum=3600)
     return constant(rate_rps, duration_s=duration_s)

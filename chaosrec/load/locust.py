@@ -36,6 +36,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chaosrec.core.validation import check_positive_int
 from chaosrec.errors import MissingExtraError, ProcessStartError
 
 __all__ = ["LOCUSTFILE", "LocustWorkers"]
@@ -68,7 +69,7 @@ class LocustWorkers:
         master_port: int | None = None,
     ) -> None:
         _require_locust()
-        self.n = n
+        self.n = check_positive_int("n", n, maximum=1000)
         self.spawn_workers = spawn_workers
         self.master_bind_host = master_bind_host
         self.master_port = master_port
