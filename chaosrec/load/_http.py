@@ -17,6 +17,7 @@ transport error, reported as ``(0, ..., error name)``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import ssl
 from dataclasses import dataclass
 from typing import cast
@@ -203,8 +204,9 @@ class _Connection(asyncio.Protocol):
 class HttpPool:
     """Keep-alive connections per origin, at most ``max_connections`` open in all.
 
-    :meth:`send` is non-blocking: it writes the request on an idle connection (opening
-    one if none is idle) and calls ``done(outcome)`` on the loop's thread when the
+    :meth:`send` is non-blocking: it writes the request on an idle connection, or queues
+    it for the first connection to become free (opening new ones as the queue needs,
+    up to ``max_connections``), and calls ``done(outcome)`` on the loop's thread when the
     answer is complete, the connection fails, or ``timeout_s`` has passed.
     """
 
@@ -220,6 +222,10 @@ class HttpPool:
         self._wire: dict[HttpRequest, tuple[_Origin, bytes]] = {}
         self._ssl: ssl.SSLContext | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: requests waiting for a connection, oldest first: (bytes, done, deadline, HEAD?)
+        self._queue: dict[_Origin, collections.deque[tuple[bytes, OutcomeFn, float, bool]]] = {}
+        self._connecting: dict[_Origin, int] = {}
+        self._connecting_total = 0
         self._closing = False
 
     @property
@@ -249,24 +255,53 @@ class HttpPool:
         if idle:
             idle.pop().send(wire, done, deadline, head_only)
             return
-        task = self.loop.create_task(
-            self._connect_and_send(origin, wire, done, deadline, head_only)
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # No idle connection: the request waits for the first one free, and a new
+        # connection is opened only if every queued request is not already covered by one
+        # being opened. Opening one per request instead cascades: at 14,000 req/s each
+        # connect (~0.1 ms of CPU) let more requests find no idle connection, and a run
+        # opened all 1,000 allowed and fell ~1 s behind (measured). The wait counts in the
+        # request's latency, which runs from its scheduled time.
+        queue = self._queue.get(origin)
+        if queue is None:
+            queue = self._queue[origin] = collections.deque()
+        queue.append((wire, done, deadline, head_only))
+        self._grow(origin)
 
-    async def _connect_and_send(
-        self, origin: _Origin, wire: bytes, done: OutcomeFn, deadline: float, head_only: bool
-    ) -> None:
+    def _grow(self, origin: _Origin) -> None:
+        queue = self._queue.get(origin)
+        if not queue or self._closing:
+            return
+        connecting = self._connecting.get(origin, 0)
+        while connecting < len(queue) and (
+            len(self._origin_of) + self._connecting_total < self.max_connections
+        ):
+            connecting += 1
+            self._connecting[origin] = connecting
+            self._connecting_total += 1
+            task = self.loop.create_task(self._connect(origin))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self, origin: _Origin) -> None:
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout(self.timeout_s):
                 conn = await self._open(origin)
-            conn.send(wire, done, deadline, head_only)
         except asyncio.CancelledError:
-            done((STATUS_TRANSPORT_ERROR, None, None, False, "ClientClosed"))
+            self._connected(origin)
             raise
-        except Exception as err:  # noqa: BLE001 - every request ends, and ends once
-            done((STATUS_TRANSPORT_ERROR, None, None, False, type(err).__name__))
+        except Exception as err:  # noqa: BLE001 - the request it was opened for fails
+            self._connected(origin)
+            queue = self._queue.get(origin)
+            if queue:
+                _, done, _, _ = queue.popleft()
+                done((STATUS_TRANSPORT_ERROR, None, None, False, type(err).__name__))
+            return
+        self._connected(origin)
+        self.release(conn)
+
+    def _connected(self, origin: _Origin) -> None:
+        self._connecting[origin] -= 1
+        self._connecting_total -= 1
 
     async def _open(self, origin: _Origin) -> _Connection:
         context: ssl.SSLContext | None = None
@@ -285,10 +320,19 @@ class HttpPool:
         return conn
 
     def release(self, conn: _Connection) -> None:
+        """``conn`` is free: it takes the oldest waiting request, else goes idle."""
         origin = self._origin_of.get(conn)
         if origin is None or self._closing:
             if conn.transport is not None:
                 conn.transport.close()
+            return
+        queue = self._queue.get(origin)
+        while queue:
+            wire, done, deadline, head_only = queue.popleft()
+            if deadline <= self.loop.time():  # waited out its whole timeout
+                done((STATUS_TRANSPORT_ERROR, None, None, False, "TimeoutError"))
+                continue
+            conn.send(wire, done, deadline, head_only)
             return
         self._idle.setdefault(origin, []).append(conn)
 
@@ -298,12 +342,18 @@ class HttpPool:
             idle = self._idle.get(origin)
             if idle and conn in idle:
                 idle.remove(conn)
+            self._grow(origin)  # waiting requests lost a connection they could have had
 
     async def close(self) -> None:
-        """Close every connection (requests still in flight end as transport errors)."""
+        """Close every connection (requests still in flight or waiting end as transport
+        errors)."""
         self._closing = True
         for task in list(self._tasks):
             task.cancel()
+        for queue in self._queue.values():
+            while queue:
+                _, done, _, _ = queue.popleft()
+                done((STATUS_TRANSPORT_ERROR, None, None, False, "ClientClosed"))
         for conn in list(self._origin_of):
             conn._fail("ClientClosed")
             if conn.transport is not None:
