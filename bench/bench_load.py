@@ -17,8 +17,10 @@ every request was answered 200, at least 99 % of the rate was sent, and the send
 (actual send minus scheduled send) has p99 under ``--lag-budget-ms`` (2 ms). Latency is
 measured from each request's scheduled time (vegeta's from its own send, as vegeta
 reports it; its send lag comes from its hit timestamps against ``i / rate``). CPU per
-request is the generator's processes' user + system time (children included) over the
-requests sent. Ratios are to vegeta's highest clean rate.
+request is the generator's processes' user + system time (children included, start-up
+included: about a CPU-second per Python process, which weighs on the Locust runs) over
+the requests sent; the server's share of its core is printed beside each measurement,
+so a saturated server shows. Ratios are to vegeta's highest clean rate.
 
 The bench installs what it compares against itself, into ``bench/.tools`` (not
 ``make setup``): vegeta with ``go install github.com/tsenart/vegeta/v12@v12.12.0``, the
@@ -28,7 +30,7 @@ below ~1: other processes on the generator's core show up as send lag.
 
 Usage::
 
-    python bench/bench_load.py [--rates 4000 6000 ... 16000] [--duration 5]
+    python bench/bench_load.py [--rates 2000 4000 ... 16000] [--duration 5]
                                [--users 16 64 128] [--gen-cpu 0] [--server-cpu 1]
                                [--only chaosrec vegeta ...]
 """
@@ -128,6 +130,16 @@ def start_server(binary: Path, cpu: int) -> tuple[subprocess.Popen[bytes], str]:
 
 
 # -- one measurement -------------------------------------------------------------------------
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+SERVER_PID = 0  # set once the server runs: its CPU is printed beside each measurement
+
+
+def _pid_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 @dataclass(frozen=True)
@@ -321,13 +333,18 @@ def sweep(
     results: list[Result] = []
     misses = 0
     for rate in rates:
+        server_before, wall_before = _pid_cpu_s(SERVER_PID), time.monotonic()
         result = measure(rate)
+        server_pct = (
+            100 * (_pid_cpu_s(SERVER_PID) - server_before) / (time.monotonic() - wall_before)
+        )
         results.append(result)
         mark = "clean" if result.clean(budget) else "not clean"
         print(
             f"  {LABELS[name]:<30} {rate:>7.0f}: sent {result.sent_rps:>8.0f}/s, OK "
             f"{100 * result.ok_share:6.2f} %, lag p99 {result.lag_p99_ms:7.2f} ms, latency p99 "
-            f"{result.latency_p99_ms:7.2f} ms, {result.cpu_us_per_req:5.0f} µs CPU/req ({mark})",
+            f"{result.latency_p99_ms:7.2f} ms, {result.cpu_us_per_req:5.0f} µs CPU/req, server "
+            f"{server_pct:3.0f} % of its core ({mark})",
             flush=True,
         )
         misses = 0 if result.clean(budget) else misses + 1
@@ -346,7 +363,10 @@ def best(results: list[Result], budget: float, closed: bool) -> Result | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
-        "--rates", type=float, nargs="+", default=[4000, 6000, 8000, 10000, 12000, 14000, 16000]
+        "--rates",
+        type=float,
+        nargs="+",
+        default=[2000, 4000, 6000, 8000, 10000, 12000, 14000, 16000],
     )
     parser.add_argument("--users", type=int, nargs="+", default=[16, 64, 128])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per rate")
@@ -364,6 +384,8 @@ def main() -> None:
 
     server_bin, vegeta = ensure_tools()
     server, url = start_server(server_bin, args.server_cpu)
+    global SERVER_PID
+    SERVER_PID = server.pid
     budget = args.lag_budget_ms
     table: dict[str, Result | None] = {}
     load_before = os.getloadavg()[0]
