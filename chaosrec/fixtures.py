@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from chaosrec.adapters.toxiproxy import Proxy, ToxiproxyClient, ToxiproxyServer
     from chaosrec.drill.target import RecsysTarget
     from chaosrec.faults.injector import Chaos
-    from chaosrec.load.generator import LoadRun
+    from chaosrec.load.run import MeasuredRun, RunBase
+    from chaosrec.load.schedule import Schedule
     from chaosrec.slo.objectives import Verdict
     from chaosrec.steady_state.hypotheses import SteadyStateHypothesis
 
@@ -229,47 +230,164 @@ def _proxy_bytes(handle: ToxiproxyHandle) -> Callable[[tuple[str, ...]], int | N
 
 
 class LoadFixture:
-    """The ``load`` fixture's value: starts open-loop runs tied to this drill."""
+    """The ``load`` fixture's value: starts open-loop runs tied to this drill.
+
+    ``run`` sends HTTP requests of any shape, on any schedule, from this process,
+    ``workers`` local processes or Locust workers; ``replay`` plays recorded traffic;
+    ``grpc`` calls Triton's KServe v2 ``ModelInfer`` directly. Every run records into one
+    :class:`~chaosrec.slo.log.RequestLog`, so ``slo.assert_met(run, ...)`` takes any.
+    """
 
     def __init__(self, request: pytest.FixtureRequest, drill: Drill) -> None:
         self._request = request
         self._drill = drill
-        self.runs: list[LoadRun] = []
+        self.runs: list[RunBase] = []
+
+    def _recsys(self) -> RecsysTarget:
+        target: RecsysTarget = self._request.getfixturevalue("recsys")
+        return target
 
     def run(
         self,
         url: str | None = None,
         *,
-        rate: float,
-        duration: float,
+        rate: float | None = None,
+        duration: float | None = None,
+        schedule: Schedule | None = None,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        content: bytes | str | None = None,
+        params: Callable[[int], Mapping[str, str | int]] | Mapping[str, str | int] | None = None,
+        request: Callable[[int], Any] | None = None,
         timeout_s: float = 5.0,
         max_inflight: int = 1000,
-        params: Callable[[int], Mapping[str, str | int]] | None = None,
-    ) -> LoadRun:
-        """An open-loop run at ``rate`` requests/s for ``duration`` s against ``url``
-        (default: the recommender gateway's /recommend; another host only if the run
-        allows it). Use it as a context manager."""
+        workers: int = 1,
+        locust: Any = None,
+    ) -> RunBase:
+        """An open-loop run against ``url`` at ``rate`` requests/s for ``duration`` s (or
+        on ``schedule``: ``chaosrec.load.schedule.ramp``, ``steps``, ``spike``,
+        ``diurnal``, sums of them). ``url`` defaults to the recommender gateway's
+        /recommend with its shoppers' query parameters; a path (``"/recommend/batch"``)
+        is joined to the gateway. Requests as in requests/httpx: ``method=``,
+        ``headers=``, ``json=``, ``content=``, ``params=``; or ``request=``, a builder
+        ``i -> HttpRequest``. ``workers=N`` sends from N local processes; ``locust=True``
+        (or a ``chaosrec.load.locust.LocustWorkers``) from Locust workers. Another host
+        only if the run allows it. Use it as a context manager."""
         from chaosrec.core.validation import check_positive
-        from chaosrec.load.generator import LoadRun
+        from chaosrec.load.factory import open_run
 
         # checked here too so messages name this call's arguments (rate=, duration=)
-        check_positive("rate", rate, maximum=20_000)
-        check_positive("duration", duration, maximum=3600)
-        if url is None:
-            target = self._request.getfixturevalue("recsys")
-            url = target.recommend_url
-            if params is None:
+        if schedule is None:
+            if rate is None or duration is None:
+                raise ConfigError("give rate= and duration= (or schedule=)")
+            processes = max(1, workers, int(getattr(locust, "n", 1)))
+            check_positive("rate", rate, maximum=20_000 * processes)
+            check_positive("duration", duration, maximum=3600)
+        shaped = method != "GET" or json is not None or content is not None or request is not None
+        if url is None or url.startswith("/"):
+            target = self._recsys()
+            if url is None and not shaped and params is None:
                 from chaosrec.load.generator import default_params
 
                 params = default_params(target.n_users or 1000)
+            url = target.recommend_url if url is None else target.gateway_url + url
         _guard(self._request.config).check_url(url, "the load target")
-        run = LoadRun(
+        run = open_run(
             url,
             rate_rps=rate,
             duration_s=duration,
+            schedule=schedule,
+            method=method,
+            headers=headers,
+            json=json,
+            content=content,
+            params=params,
+            request=request,
             timeout_s=timeout_s,
             max_inflight=max_inflight,
-            params=params,
+            workers=workers,
+            locust=locust,
+            on_start=self._drill.on_run_start,
+            guard=_guard(self._request.config),
+        )
+        self.runs.append(run)
+        return run
+
+    def replay(
+        self,
+        path: str | Path,
+        *,
+        speed: float = 1.0,
+        url: str | None = None,
+        deny_headers: Iterable[str] | None = None,
+        timeout_s: float = 5.0,
+        max_inflight: int = 1000,
+        workers: int = 1,
+        locust: Any = None,
+    ) -> RunBase:
+        """Replay a ``chaosrec-traffic`` recording (see :mod:`chaosrec.load.traffic`) at
+        ``speed`` times its pace, keeping its inter-arrival times, against ``url``
+        (default: the recommender gateway). Headers in ``deny_headers`` (default:
+        credentials and cookies) are removed."""
+        from chaosrec.load.traffic import DENY_HEADERS, Replay
+
+        replay = Replay.load(
+            path, speed=speed, deny_headers=DENY_HEADERS if deny_headers is None else deny_headers
+        )
+        base = url if url is not None else self._recsys().gateway_url
+        return self.run(
+            base,
+            schedule=replay,
+            request=replay.request,
+            timeout_s=timeout_s,
+            max_inflight=max_inflight,
+            workers=workers,
+            locust=locust,
+        )
+
+    def grpc(
+        self,
+        targets: Any = None,
+        *,
+        rate: float | None = None,
+        duration: float | None = None,
+        schedule: Schedule | None = None,
+        model: str = "recsys",
+        inputs: Callable[[int], Mapping[str, Any]] | None = None,
+        timeout_s: float = 5.0,
+        max_inflight: int = 1000,
+    ) -> RunBase:
+        """KServe v2 ``ModelInfer`` over gRPC, straight to Triton: ``targets`` are
+        ``"host:port"`` strings or ``chaosrec.load.grpc.GrpcTarget`` (default: every
+        replica of the embedded stack, labelled with its region and replica). ``inputs``
+        is ``i -> {name: numpy array}`` (default: the reference model's ``USER_ID``).
+        See :mod:`chaosrec.load.grpc` for how gRPC codes are recorded."""
+        from chaosrec.load.generator import LoadRun
+        from chaosrec.load.grpc import GrpcTarget, KServeFront, recsys_inputs
+
+        if targets is None or inputs is None:
+            target = self._recsys()
+            if targets is None:
+                if target.stack is None:
+                    raise ConfigError(
+                        "load.grpc() needs targets= ('host:port' of your Triton) outside the "
+                        "embedded stack"
+                    )
+                targets = [
+                    GrpcTarget(f"127.0.0.1:{h.triton.ports.grpc}", h.replica.region, h.replica.id)
+                    for h in target.stack.replicas.values()
+                ]
+            if inputs is None:
+                inputs = recsys_inputs(target.n_users or 1000)
+        front = KServeFront(targets, model=model, inputs=inputs, guard=_guard(self._request.config))
+        run = LoadRun(
+            front,
+            rate_rps=rate,
+            duration_s=duration,
+            schedule=schedule,
+            timeout_s=timeout_s,
+            max_inflight=max_inflight,
             on_start=self._drill.on_run_start,
         )
         self.runs.append(run)
@@ -283,6 +401,9 @@ def load(request: pytest.FixtureRequest, drill: Drill) -> Iterator[LoadFixture]:
     yield fixture
     for run in fixture.runs:
         run.stop()
+        if run.running:  # started outside a with block: end its worker processes too
+            with contextlib.suppress(Exception):
+                run.join()
 
 
 class SLOFixture:
@@ -293,7 +414,7 @@ class SLOFixture:
         self._drill = drill
         self._settings = settings
 
-    def evaluate(self, run: LoadRun, **objectives: Any) -> Verdict:
+    def evaluate(self, run: MeasuredRun, **objectives: Any) -> Verdict:
         """The :class:`~chaosrec.slo.objectives.Verdict` for ``run`` (no assertion)."""
         from chaosrec.slo.objectives import Objectives, evaluate
 
@@ -328,7 +449,7 @@ class SLOFixture:
         self._drill.verdicts.append(verdict)
         return verdict
 
-    def assert_met(self, run: LoadRun, **objectives: Any) -> Verdict:
+    def assert_met(self, run: MeasuredRun, **objectives: Any) -> Verdict:
         """Raise :class:`SLOViolation` (an AssertionError) if any objective failed, or
         :class:`DrillInconclusive` if the numbers cannot be trusted; else the verdict."""
         from chaosrec.errors import DrillInconclusive, SLOViolation

@@ -18,6 +18,7 @@ __all__ = ["EXTRAS", "require"]
 EXTRAS = {
     "ctk": ("chaoslib", "chaostoolkit"),
     "k8s": ("chaosk8s",),
+    "locust": ("locust",),
     "report": ("allure_pytest", "matplotlib"),
     "search": ("hypothesis",),
     "history": ("psycopg",),

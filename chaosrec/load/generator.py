@@ -1,12 +1,23 @@
-"""An open-loop HTTP load generator: requests leave on a fixed schedule, whatever the server does.
+"""The open-loop load generator: requests leave on a schedule, whatever the server does.
 
 A closed-loop client waits for each answer before sending the next, so a server
-that stalls also stalls its own measurement (coordinated omission). Here the
-i-th request is *scheduled* at ``i / rate_rps`` seconds and sent then, from an
-asyncio loop in a background thread, without waiting for earlier answers; its
-latency counts from the scheduled time. Requests in flight are bounded by
-``max_inflight``: past it a request is recorded as dropped by the client (status
--1) instead of queueing, so the generator never hides overload by slowing down.
+that stalls also stalls its own measurement (coordinated omission). Here request
+``i`` is *scheduled* at the schedule's ``t_i`` (``i / rate_rps`` for a constant rate;
+see :mod:`chaosrec.load.schedule` for ramps, steps, spikes, diurnal curves and
+:mod:`chaosrec.load.traffic` for recorded traffic) and sent then, from an asyncio loop
+in a background thread, without waiting for earlier answers; its latency counts from
+the scheduled time. Requests in flight are bounded by ``max_inflight``: past it a
+request is recorded as dropped by the client (status -1) instead of queueing, so the
+generator never hides overload by slowing down. When its own CPU runs out, sends are
+late (the lag is in the log, and latency counts from the schedule), and a request that
+could not leave within ``timeout_s`` of its scheduled time is recorded as dropped too
+(error ``"late"``) rather than sent: the backlog stays bounded, and the overflow shows
+as drops, never hidden.
+
+What is sent is a *front*: HTTP by default (any method, headers, JSON or raw bodies, a
+builder ``i -> request``; :mod:`chaosrec.load.requests`, on the lean client of
+:mod:`chaosrec.load._http`), or KServe v2 gRPC (:mod:`chaosrec.load.grpc`). Every
+front records into the same :class:`~chaosrec.slo.log.RequestLog`.
 
 Example::
 
@@ -15,6 +26,8 @@ Example::
         run.snapshot()    # the rows recorded so far, from any thread
         ...               # inject a fault here
     run.log.latency_ms    # one value per scheduled request
+
+    LoadRun(url, schedule=ramp(50, 500, duration_s=30), method="POST", json={...})
 """
 
 from __future__ import annotations
@@ -25,28 +38,28 @@ import gc
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from types import TracebackType
-from typing import TYPE_CHECKING, TypeAlias
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
+from chaosrec.core.guard import TargetGuard
 from chaosrec.core.validation import check_positive, check_positive_int
-from chaosrec.errors import ConfigError
+from chaosrec.errors import ConfigError, TargetNotAllowedError
+from chaosrec.load.fronts import Front, HttpFront, Outcome
 from chaosrec.load.recorder import RowRecorder
-from chaosrec.slo.log import STATUS_CLIENT_DROPPED, STATUS_TRANSPORT_ERROR, RequestLog
-
-if TYPE_CHECKING:
-    import aiohttp
+from chaosrec.load.requests import ParamsFn, RequestBuilder, request_source
+from chaosrec.load.run import RunBase
+from chaosrec.load.schedule import Schedule, constant
+from chaosrec.slo.log import STATUS_CLIENT_DROPPED, RequestLog, Row
 
 __all__ = [
     "BYTES_PER_REQUEST",
     "DEFAULT_MEMORY_BUDGET_MB",
     "MAX_INFLIGHT",
+    "Front",
+    "HttpFront",
     "LoadRun",
     "default_params",
 ]
-
-#: ``i -> query parameters`` of the i-th request
-ParamsFn: TypeAlias = Callable[[int], Mapping[str, str | int]]
 
 
 def default_params(n_users: int = 5000, k: int = 10, seed: int = 11) -> ParamsFn:
@@ -66,9 +79,11 @@ MAX_INFLIGHT = 10_000
 BYTES_PER_REQUEST = 500
 DEFAULT_MEMORY_BUDGET_MB = 1024.0
 MEMORY_BUDGET_ENV = "CHAOSREC_LOAD_MEMORY_MB"
+#: sends in a row without giving the loop a turn (answers wait while we send)
+_BURST = 64
 
 
-def _check_memory(rate_rps: float, duration_s: float, n: int, budget_mb: float | None) -> None:
+def _check_memory(what: str, n: int, budget_mb: float | None) -> None:
     """Refuse, before anything is sent, a schedule whose log would not fit the budget."""
     if budget_mb is None:
         raw = os.environ.get(MEMORY_BUDGET_ENV)
@@ -82,26 +97,41 @@ def _check_memory(rate_rps: float, duration_s: float, n: int, budget_mb: float |
     needed_mb = n * BYTES_PER_REQUEST / 2**20
     if needed_mb > budget_mb:
         raise ConfigError(
-            f"rate_rps={rate_rps:g} x duration_s={duration_s:g} schedules {n:,} requests, whose "
+            f"{what} schedules {n:,} requests, whose "
             f"log needs ~{needed_mb:,.0f} MiB, over the load memory budget of {budget_mb:,.0f} "
             f"MiB; lower the rate or the duration, or raise memory_budget_mb= "
             f"(or {MEMORY_BUDGET_ENV})"
         )
 
 
-class LoadRun:
-    """One open-loop run against ``url``; a context manager.
+class LoadRun(RunBase):
+    """One open-loop run; a context manager.
 
-    :param url: the full URL requested with GET (query parameters from ``params``).
-    :param rate_rps: constant arrival rate, requests per second (> 0).
-    :param duration_s: how long requests are scheduled for, seconds (> 0).
+    :param url: the URL requested (GET with ``params`` unless said otherwise), or a
+        :class:`Front` such as :class:`chaosrec.load.grpc.KServeFront`.
+    :param rate_rps: constant arrival rate, requests per second (> 0); or give
+        ``schedule``.
+    :param duration_s: how long requests are scheduled for, seconds (> 0), with
+        ``rate_rps``.
+    :param schedule: a :class:`~chaosrec.load.schedule.Schedule` (``ramp``, ``steps``,
+        ``spike``, ``diurnal``, a sum of them, or a recorded-traffic ``Replay``) instead
+        of ``rate_rps`` and ``duration_s``.
+    :param method, headers, json, content, params: the HTTP request, named as in
+        requests/httpx (see :mod:`chaosrec.load.requests`); ``params`` may be a callable
+        ``i -> query parameters``.
+    :param request: a builder ``i -> HttpRequest`` (or a path) instead of the above.
     :param timeout_s: per-request client timeout; a timeout is recorded as status 0.
     :param max_inflight: requests allowed in flight before new ones are dropped
         (at most :data:`MAX_INFLIGHT`).
-    :param params: ``i -> query parameters`` for the i-th request.
     :param memory_budget_mb: refuse, before starting, a schedule whose request log would
         not fit (default ``$CHAOSREC_LOAD_MEMORY_MB``, else
         :data:`DEFAULT_MEMORY_BUDGET_MB`; :data:`BYTES_PER_REQUEST` a request).
+    :param start_at_epoch: the wall-clock time the schedule starts (default: now); the
+        workers of one distributed run share it, so their logs line up.
+    :param ship_rows: keep new rows for :meth:`take_new_rows` too (a worker process
+        ships them to the process that merges the logs).
+    :param guard: checks every other host a ``request`` builder sends to (the ``load``
+        fixture passes the run's target guard; ``url`` itself is the caller's to check).
 
     Leaving the ``with`` block waits out the remaining duration and the last
     answers (at most ``timeout_s`` more), so recovery after a fault is observed.
@@ -111,53 +141,58 @@ class LoadRun:
 
     def __init__(
         self,
-        url: str,
+        url: str | Front,
         *,
-        rate_rps: float,
-        duration_s: float,
+        rate_rps: float | None = None,
+        duration_s: float | None = None,
+        schedule: Schedule | None = None,
+        method: str = "GET",
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        json: Any = None,
+        content: bytes | str | None = None,
+        params: ParamsFn | Mapping[str, str | int] | None = None,
+        request: RequestBuilder | None = None,
         timeout_s: float = 5.0,
         max_inflight: int = 1000,
-        params: ParamsFn | None = None,
         on_start: Callable[[LoadRun], None] | None = None,
         memory_budget_mb: float | None = None,
+        start_at_epoch: float | None = None,
+        ship_rows: bool = False,
+        guard: TargetGuard | None = None,
     ) -> None:
-        self.url = url
-        self.rate_rps = check_positive("rate_rps", rate_rps, maximum=20_000)
-        self.duration_s = check_positive("duration_s", duration_s, maximum=3600)
+        super().__init__(_schedule_of(rate_rps, duration_s, schedule))
         self.timeout_s = check_positive("timeout_s", timeout_s)
         self.max_inflight = check_positive_int("max_inflight", max_inflight, maximum=MAX_INFLIGHT)
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"url={url!r} must start with http:// or https://")
-        self.params = params or default_params()
-        self.n_requests = max(1, round(self.rate_rps * self.duration_s))
-        _check_memory(self.rate_rps, self.duration_s, self.n_requests, memory_budget_mb)
+        _check_memory(self.schedule.describe(), self.n_requests, memory_budget_mb)
+        self._times = self.schedule.times()
+        if isinstance(url, str):
+            shaped = request_source(
+                url,
+                method=method,
+                headers=headers,
+                json=json,
+                content=content,
+                params=params,
+                request=request,
+                check_first=min(3, self.n_requests),
+                guard=guard,
+            )
+            self.front: Front = HttpFront(url, shaped)
+        else:
+            given = [n for n, v in (("params", params), ("request", request), ("json", json)) if v]
+            if given or headers or content is not None or method != "GET":
+                raise ConfigError(
+                    f"{', '.join(given) or 'request shape'} arguments apply to HTTP URLs; "
+                    f"{type(url).__name__} builds its own requests"
+                )
+            self.front = url
+        self.url = self.front.url
+        self.start_at_epoch = start_at_epoch
         self._on_start = on_start
-        self._rows = RowRecorder()
+        self._rows = RowRecorder(keep_new=ship_rows)
         self._thread: threading.Thread | None = None
-        self._joined = False
         self._started = threading.Event()
-        self._abort = threading.Event()
         self._error: BaseException | None = None
-        self.t0: float = 0.0  # monotonic
-        self.t0_epoch: float = 0.0
-        self.log: RequestLog = RequestLog.from_rows(0.0, [])
-        self.max_lag_ms = 0.0  # worst lateness of a send versus its schedule
-
-    # -- context manager ------------------------------------------------------------
-
-    def __enter__(self) -> LoadRun:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is not None:
-            self._abort.set()  # the test failed: stop sending, keep what was measured
-        self.join()
 
     def start(self) -> None:
         # A full (generation 2) garbage collection walks every tracked object of this
@@ -206,40 +241,16 @@ class LoadRun:
         copy that later rows leave alone. After :meth:`join` it equals :attr:`log`."""
         return self._rows.snapshot(self.t0_epoch)
 
+    def take_new_rows(self) -> list[tuple[int, Row]]:
+        """``(request number, row)`` of the requests that ended since the last call
+        (needs ``ship_rows=True``)."""
+        return self._rows.take_new()
+
     @property
     def running(self) -> bool:
         """The generator thread is scheduling requests or waiting for their answers."""
         thread = self._thread
         return thread is not None and thread.is_alive()
-
-    @property
-    def done(self) -> bool:
-        """:meth:`join` has returned (or raised the loop's error): :attr:`log` is final."""
-        return self._joined
-
-    @property
-    def elapsed_s(self) -> float:
-        """Seconds since the first scheduled request."""
-        return time.monotonic() - self.t0 if self.t0 else 0.0
-
-    def now(self) -> float:
-        """The current time on this run's clock (seconds since its start)."""
-        return self.elapsed_s
-
-    def wait(self, seconds: float) -> None:
-        """Let the load run ``seconds`` more (never past its end); returns early if aborted."""
-        if seconds < 0:
-            raise ConfigError(f"wait(seconds={seconds}) must be >= 0")
-        end = min(time.monotonic() + seconds, self.t0 + self.duration_s)
-        while not self._abort.is_set():
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(left, 0.05))
-
-    def stop(self) -> None:
-        """Stop scheduling new requests now."""
-        self._abort.set()
 
     # -- the loop -------------------------------------------------------------------
 
@@ -251,76 +262,112 @@ class LoadRun:
             self._started.set()
 
     async def _main(self) -> None:
-        import aiohttp
+        front = self.front
+        await front.open(max_inflight=self.max_inflight, timeout_s=self.timeout_s)
+        all_done = asyncio.Event()
+        inflight = 0
+        scheduling = True
+        record = self._rows.record
+        monotonic = time.monotonic
 
-        connector = aiohttp.TCPConnector(limit=self.max_inflight, force_close=False)
-        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            inflight: set[asyncio.Task[None]] = set()
-            self.t0 = time.monotonic()
-            self.t0_epoch = time.time()
-            self._started.set()
-            interval = 1.0 / self.rate_rps
-            for i in range(self.n_requests):
-                scheduled = i * interval
-                delay = self.t0 + scheduled - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                if self._abort.is_set():  # after the sleep: stop() may come while asleep
-                    break
-                if len(inflight) >= self.max_inflight:
-                    now = time.monotonic() - self.t0
-                    self._rows.record(
-                        i,
-                        (scheduled, now, now, STATUS_CLIENT_DROPPED, None, None, False, "dropped"),
-                    )
-                    continue
-                task = asyncio.create_task(self._one(session, i, scheduled))
-                inflight.add(task)
-                task.add_done_callback(inflight.discard)
-            if inflight:
-                await asyncio.wait(inflight, timeout=self.timeout_s + 1)
-
-    async def _one(self, session: aiohttp.ClientSession, i: int, scheduled: float) -> None:
-        import aiohttp
-
-        sent = time.monotonic() - self.t0
-        lag_ms = (sent - scheduled) * 1000
-        if lag_ms > self.max_lag_ms:
-            self.max_lag_ms = lag_ms
-        try:
-            async with session.get(self.url, params=self.params(i)) as resp:
-                await resp.read()
-                done = time.monotonic() - self.t0
-                headers = resp.headers
-                self._rows.record(
-                    i,
-                    (
-                        scheduled,
-                        sent,
-                        done,
-                        resp.status,
-                        headers.get("X-Chaosrec-Region") or None,
-                        headers.get("X-Chaosrec-Replica") or None,
-                        headers.get("X-Chaosrec-Degraded") == "1",
-                        None if resp.status < 400 else f"HTTP {resp.status}",
-                    ),
+        def finisher(i: int, scheduled: float, sent: float) -> Callable[[Outcome], None]:
+            def done(outcome: Outcome) -> None:
+                nonlocal inflight
+                status, region, replica, degraded, error = outcome
+                record(
+                    i, (scheduled, sent, monotonic() - t0, status, region, replica, degraded, error)
                 )
-        except (TimeoutError, aiohttp.ClientError, OSError) as err:
-            done = time.monotonic() - self.t0
-            self._rows.record(
-                i,
-                (
-                    scheduled,
-                    sent,
-                    done,
-                    STATUS_TRANSPORT_ERROR,
-                    None,
-                    None,
-                    False,
-                    type(err).__name__,
-                ),
-            )
+                inflight -= 1
+                if not inflight and not scheduling:
+                    all_done.set()
 
-    def __iter__(self) -> Iterator[int]:  # pragma: no cover - guard against misuse
-        raise TypeError("LoadRun is a context manager, not an iterable")
+            return done
+
+        try:
+            now_epoch, now_mono = time.time(), monotonic()
+            start_epoch = self.start_at_epoch if self.start_at_epoch is not None else now_epoch
+            t0 = self.t0 = now_mono + (start_epoch - now_epoch)
+            self.t0_epoch = start_epoch
+            self._started.set()
+            times = self._times
+            timeout_s = self.timeout_s
+            burst = 0
+            for block in range(0, self.n_requests, 4096):
+                for offset, scheduled in enumerate(times[block : block + 4096].tolist()):
+                    i = block + offset
+                    delay = t0 + scheduled - monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                        burst = 0
+                    elif burst >= _BURST:
+                        await asyncio.sleep(0)  # let answers in: they are timed too
+                        burst = 0
+                    burst += 1
+                    if self._abort.is_set():  # after the sleep: stop() may come while asleep
+                        break
+                    now = monotonic() - t0
+                    if inflight >= self.max_inflight or now - scheduled > timeout_s:
+                        # past max_inflight, or out of CPU for so long that it would have
+                        # timed out anyway: recorded as dropped, never sent late
+                        why = "dropped" if inflight >= self.max_inflight else "late"
+                        drop = (scheduled, now, now, STATUS_CLIENT_DROPPED, None, None, False, why)
+                        record(i, drop)
+                        continue
+                    lag_ms = (now - scheduled) * 1000
+                    if lag_ms > self.max_lag_ms:
+                        self.max_lag_ms = lag_ms
+                    inflight += 1
+                    try:
+                        front.send(i, finisher(i, scheduled, now))
+                    except Exception as err:
+                        inflight -= 1
+                        if isinstance(err, TargetNotAllowedError):
+                            raise
+                        raise _front_error(i, err) from err
+                else:
+                    continue
+                break
+            scheduling = False
+            if inflight:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(all_done.wait(), timeout=self.timeout_s + 1)
+        finally:
+            await front.close()
+
+
+def _front_error(i: int, err: Exception) -> Exception:
+    if isinstance(err, TargetNotAllowedError):
+        return err
+    if isinstance(err, ConfigError):
+        return ConfigError(f"request {i}: {err}")
+    return ConfigError(f"building request {i} failed: {type(err).__name__}: {err}")
+
+
+#: the highest constant rate one process is asked for (more: ``workers=N`` or Locust)
+MAX_RATE_RPS = 20_000
+
+
+def _schedule_of(
+    rate_rps: float | None,
+    duration_s: float | None,
+    schedule: Schedule | None,
+    *,
+    processes: int = 1,
+) -> Schedule:
+    if schedule is not None:
+        if rate_rps is not None or duration_s is not None:
+            raise ConfigError(
+                "give schedule= or rate_rps= and duration_s=, not both (a schedule has its own "
+                "rates and duration)"
+            )
+        if not isinstance(schedule, Schedule):
+            raise ConfigError(
+                f"schedule={schedule!r} must be a chaosrec.load.schedule.Schedule "
+                "(constant, ramp, steps, spike, diurnal, a Replay)"
+            )
+        return schedule
+    if rate_rps is None or duration_s is None:
+        raise ConfigError("give rate_rps= and duration_s= (or a schedule=)")
+    check_positive("rate_rps", rate_rps, maximum=MAX_RATE_RPS * processes)
+    check_positive("duration_s", duration_s, maximum=3600)
+    return constant(rate_rps, duration_s=duration_s)

@@ -31,9 +31,12 @@ class RowRecorder:
     """Rows keyed by request number; :meth:`record` from one thread, :meth:`snapshot`
     from any."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_new: bool = False) -> None:
         self._lock = threading.Lock()  # guards _pending (the loop appends, readers swap)
         self._pending: list[tuple[int, Row]] = []
+        #: with ``keep_new``, rows not yet handed out by :meth:`take_new` (a worker ships
+        #: them to the process that merges the logs)
+        self._new: list[tuple[int, Row]] | None = [] if keep_new else None
         self._read_lock = threading.Lock()  # one reader at a time updates the columns
         self._capacity = 0
         self._filled: npt.NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
@@ -48,6 +51,16 @@ class RowRecorder:
         of request number ``request`` (each request is recorded once)."""
         with self._lock:
             self._pending.append((request, row))
+            if self._new is not None:
+                self._new.append((request, row))
+
+    def take_new(self) -> list[tuple[int, Row]]:
+        """The rows recorded since the last call (needs ``keep_new=True``)."""
+        with self._lock:
+            if self._new is None:
+                raise ValueError("this recorder was made without keep_new=True")
+            new, self._new = self._new, []
+        return new
 
     def __len__(self) -> int:
         """Rows recorded so far (read or not)."""

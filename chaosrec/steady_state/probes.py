@@ -28,7 +28,7 @@ from chaosrec.slo.measures import PERCENTILES, Measures, measure
 from chaosrec.steady_state.hypotheses import SteadyStateHypothesis, Tolerance, at_least, at_most
 
 if TYPE_CHECKING:
-    from chaosrec.load.generator import ParamsFn
+    from chaosrec.load.requests import ParamsFn
 
 __all__ = ["TrafficSample", "probe_value", "tolerance_for", "traffic_hypothesis"]
 

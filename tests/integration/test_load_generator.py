@@ -418,12 +418,12 @@ def test_on_start_sees_the_running_clock(server: ServerProcess) -> None:
 def test_loop_failing_before_its_first_request_raises_on_enter(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import aiohttp
+    from chaosrec.load import _http
 
-    def broken_connector(*args: object, **kwargs: object) -> None:
+    def broken_pool(*args: object, **kwargs: object) -> None:
         raise RuntimeError("no connector")
 
-    monkeypatch.setattr(aiohttp, "TCPConnector", broken_connector)
+    monkeypatch.setattr(_http, "HttpPool", broken_pool)
     entered = False
     with (
         pytest.raises(RuntimeError, match="no connector"),

@@ -49,6 +49,7 @@ from chaosrec.errors import ConfigError
 from chaosrec.stack.gateway.config import POLICY_RULES, GatewayConfig, PolicyConfig
 from chaosrec.stack.gateway.edge import admin_auth, client_errors, read_body
 from chaosrec.stack.gateway.fallback import FallbackCache
+from chaosrec.stack.gateway.recording import TrafficRecorder
 from chaosrec.stack.gateway.upstream import InferenceResult, Upstream
 from chaosrec.stack.gateway.validation import (
     BATCH_SHAPE,
@@ -95,6 +96,7 @@ class Gateway:
         self.policy = config.policy
         self.upstreams = [Upstream(u, config.policy, config.protocol) for u in config.upstreams]
         self.fallback = FallbackCache(config.popularity)
+        self.recorder = TrafficRecorder()  # off until POST /admin/recording/start
         self.inflight = 0
         self._rr: dict[str, int] = {}
         self._hedge_tokens = float(config.policy.hedge_budget_max)
@@ -504,6 +506,18 @@ class Gateway:
         check_query(list(request.query.items()), "/admin/policy")
         return web.json_response(dataclasses.asdict(self.policy))
 
+    async def handle_start_recording(self, request: web.Request) -> web.Response:
+        """Start recording traffic (admin token required); see :mod:`.recording`."""
+        check_query(list(request.query.items()), "/admin/recording/start")
+        raw = await read_body(request, self.config.max_body_bytes, self.config.body_timeout_s)
+        body = parse_json(raw, '{"max_requests": N}') if raw.strip() else None
+        return await self.recorder.handle_start(request, body)
+
+    async def handle_stop_recording(self, request: web.Request) -> web.Response:
+        """Stop recording; answers the recording as JSON lines."""
+        check_query(list(request.query.items()), "/admin/recording/stop")
+        return await self.recorder.handle_stop(request)
+
     async def handle_set_policy(self, request: web.Request) -> web.Response:
         """Change policy at run time, e.g. to switch failover off in a drill (admin token
         required). The whole change is checked before any of it applies: a bad value
@@ -526,7 +540,11 @@ def make_app(config: GatewayConfig) -> web.Application:
     :func:`~chaosrec.stack.gateway.edge.server_options` for the header timeout)."""
     gateway = Gateway(config)
     app = web.Application(
-        middlewares=[client_errors(gateway.rejected), admin_auth(config.admin_token)],
+        middlewares=[
+            client_errors(gateway.rejected),
+            admin_auth(config.admin_token),
+            gateway.recorder.middleware(),
+        ],
         client_max_size=config.max_body_bytes,
     )
     app[GATEWAY_KEY] = gateway
@@ -536,6 +554,8 @@ def make_app(config: GatewayConfig) -> web.Application:
     app.router.add_get("/metrics", gateway.handle_metrics)
     app.router.add_get("/admin/policy", gateway.handle_get_policy)
     app.router.add_post("/admin/policy", gateway.handle_set_policy)
+    app.router.add_post("/admin/recording/start", gateway.handle_start_recording)
+    app.router.add_post("/admin/recording/stop", gateway.handle_stop_recording)
 
     async def on_startup(app: web.Application) -> None:
         await gateway.start()

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from aiohttp import web
 
 from chaosrec.stack.gateway.config import GatewayConfig
+from chaosrec.stack.gateway.recording import BODY_KEY
 from chaosrec.stack.gateway.validation import RequestError, check_bearer, check_body_headers, show
 
 __all__ = [
@@ -90,7 +91,8 @@ async def read_body(request: web.Request, max_bytes: int, timeout_s: float) -> b
         ) from None
     except web.RequestPayloadError:
         raise RequestError("body framing is broken (chunked encoding or length)") from None
-    return bytes(body)
+    request[BODY_KEY] = raw = bytes(body)  # for the traffic recorder
+    return raw
 
 
 def _routes(app: web.Application) -> list[str]:

@@ -1,0 +1,3 @@
+module chaosrec.bench/okserver
+
+go 1.21
