@@ -7,6 +7,7 @@
     chaosrec stack up|status|down       the embedded stack, in the background
     chaosrec stack serve                the same stack in the foreground (Ctrl-C stops it)
     chaosrec report [RESULTS]           the HTML drill report (Allure) and drill summary
+    chaosrec cluster up|status|down     a local Kubernetes control plane (kwok nodes)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
     dist = find_triton()
     _print(f"tritonserver (nvidia-pytriton {dist.version}): {dist.server}")
     _setup_report_tools()
+    _setup_kubernetes()
     if not args.skip_model:
         from chaosrec.model import ensure_model
 
@@ -75,6 +77,74 @@ def _setup_report_tools() -> None:
         _print(f"chromium: {install_chromium()}")
     except ToolNotFoundError as err:
         _print(f"chromium: skipped, rendered reports cannot be checked ({err})")
+
+
+def _setup_kubernetes() -> None:
+    """The local Kubernetes control plane's binaries, one line per tool."""
+    from chaosrec.adapters.tools.kubernetes import KWOK_VERSION, ensure_kubernetes
+
+    binaries = ensure_kubernetes()
+    versions = binaries.versions()
+    for name, path in (
+        ("etcd", binaries.etcd),
+        ("kube-apiserver", binaries.kube_apiserver),
+        ("kube-controller-manager", binaries.kube_controller_manager),
+        ("kube-scheduler", binaries.kube_scheduler),
+    ):
+        _print(f"{name} {versions[name]}: {path}")
+    if binaries.kwok is None:
+        _print(
+            f"kwok {KWOK_VERSION}: not built (no Go module proxy?); the local cluster uses "
+            "chaosrec's simulated kubelets instead"
+        )
+    else:
+        _print(f"kwok {versions['kwok']}: {binaries.kwok}")
+
+
+# -- cluster ----------------------------------------------------------------------------
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """``chaosrec cluster up|serve|down|status`` (chaosrec.adapters.kubernetes.supervisor)."""
+    from chaosrec.adapters.kubernetes import supervisor as sup
+
+    if args.cluster_command == "serve":
+        from chaosrec.adapters.tools.kubernetes import find_binaries
+
+        binaries = find_binaries()
+        if binaries is None:
+            _print("chaosrec: the Kubernetes binaries are missing; run `chaosrec setup`")
+            return 1
+        return sup.serve(binaries, args.name, nodes=args.nodes)
+    if args.cluster_command == "up":
+        from chaosrec.adapters.tools.kubernetes import ensure_kubernetes
+
+        ensure_kubernetes()  # build or install here, where its output and errors are seen
+        started = time.monotonic()
+        state = sup.start_detached(args.name, nodes=args.nodes, timeout_s=args.timeout)
+        _print(f"cluster {args.name!r} ready in {time.monotonic() - started:.1f} s")
+        _print(f"kubeconfig: {state['kubeconfig']}")
+        _print(f"try: kubectl --kubeconfig {state['kubeconfig']} get nodes")
+        return 0
+    if args.cluster_command == "down":
+        stopped = sup.stop(args.name)
+        _print(f"cluster {args.name!r} " + ("stopped" if stopped else "is not running"))
+        return 0
+    state = sup.read_state(args.name)
+    if state is None or sup.supervisor(state) is None:
+        _print(f"cluster {args.name!r} is not running (start it with `chaosrec cluster up`)")
+        return 3
+    if args.json:
+        _print(json.dumps(state, indent=2))
+        return 0
+    _print(f"cluster {args.name!r} {state['status']}: {state.get('server')}  kubelets: "
+           f"{state.get('kubelets')}  kubeconfig: {state.get('kubeconfig')}")  # fmt: skip
+    _print(f"{'process':28}{'pid':>8}  {'alive':6}{'RSS MiB':>9}")
+    for p in state.get("processes", []):
+        rss = "-" if p.get("rss_mib") is None else f"{p['rss_mib']:.0f}"
+        alive = "yes" if p.get("alive") else "NO"
+        _print(f"{p['name']:28}{p['pid']!s:>8}  {alive:6}{rss:>9}")
+    return 0
 
 
 # -- model ------------------------------------------------------------------------------
@@ -362,6 +432,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--screenshots", default=None, help="render in headless chromium, screenshots here"
     )
     p.set_defaults(func=cmd_report)
+
+    cluster = sub.add_parser("cluster", help="a local Kubernetes control plane on loopback")
+    csub = cluster.add_subparsers(dest="cluster_command", required=True)
+    for name, text in (
+        ("up", "start it in the background, wait until ready, print its kubeconfig"),
+        ("serve", "run it in the foreground (Ctrl-C stops it)"),
+        ("down", "stop a cluster started with `up`; no process is left"),
+        ("status", "show its processes and their memory"),
+    ):
+        cp = csub.add_parser(name, help=text)
+        cp.add_argument("--name", default="default", help="cluster name (default: default)")
+        if name in ("up", "serve"):
+            cp.add_argument("--nodes", type=int, default=3, help="kwok nodes (default: 3)")
+        if name == "up":
+            cp.add_argument("--timeout", type=float, default=120.0, help="seconds to wait")
+        if name == "status":
+            cp.add_argument("--json", action="store_true", help="print the state as JSON")
+        cp.set_defaults(func=cmd_cluster)
 
     stack = sub.add_parser("stack", help="the embedded reference stack")
     ssub = stack.add_subparsers(dest="stack_command", required=True)

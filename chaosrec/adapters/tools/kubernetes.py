@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +72,10 @@ _KWOK_PACKAGE = "sigs.k8s.io/kwok/cmd/kwok"
 _ENV = {name: name.upper().replace("-", "_") + "_BIN" for name in (*CONTROL_PLANE, "kwok", "etcd")}
 _REPLACE_LINE = re.compile(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/src/\S+\s*$")
 _VERSION = re.compile(r"v?(\d+\.\d+\.\d+)")
-_GO_BUILD_S = 2400.0  # the first build is minutes of CPU; on shared cores it can take 20
+_GO_BUILD_S = 2400.0
+# a kwok build that failed (no module proxy) is not retried for this long: each try
+# spends a minute on network time-outs
+_RETRY_FAILED_S = 3600.0  # the first build is minutes of CPU; on shared cores it can take 20
 
 
 @dataclass(frozen=True)
@@ -393,14 +397,21 @@ def ensure_kubernetes(*, require_kwok: bool = False) -> KubernetesBinaries:
     """
     etcd = install_etcd()
     control_plane = install_kube_control_plane()
-    kwok: Path | None
-    try:
-        kwok = install_kwok()
-    except SetupError as err:
-        if require_kwok:
-            raise
-        logger.warning("kwok unavailable, the local cluster simulates its kubelets: %s", err)
-        kwok = None
+    kwok: Path | None = find_kwok()
+    failed = tools_dir() / f".kwok-v{KWOK_VERSION}.failed"
+    recent = failed.exists() and time.time() - failed.stat().st_mtime < _RETRY_FAILED_S
+    if kwok is None and (require_kwok or not recent):
+        try:
+            kwok = install_kwok()
+            failed.unlink(missing_ok=True)
+        except SetupError as err:
+            if require_kwok:
+                raise
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            failed.write_text(str(err), encoding="utf-8")
+            logger.warning("kwok unavailable, the local cluster simulates its kubelets: %s", err)
+    if kwok is None:
+        logger.warning("no kwok (last build failed less than an hour ago): simulated kubelets")
     return KubernetesBinaries(
         etcd=etcd,
         kube_apiserver=control_plane["kube-apiserver"],
