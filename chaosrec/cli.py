@@ -130,17 +130,17 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         stopped = sup.stop(args.name)
         _print(f"cluster {args.name!r} " + ("stopped" if stopped else "is not running"))
         return 0
-    state = sup.read_state(args.name)
-    if state is None or sup.supervisor(state) is None:
+    current = sup.read_state(args.name)
+    if current is None or sup.supervisor(current) is None:
         _print(f"cluster {args.name!r} is not running (start it with `chaosrec cluster up`)")
         return 3
     if args.json:
-        _print(json.dumps(state, indent=2))
+        _print(json.dumps(current, indent=2))
         return 0
-    _print(f"cluster {args.name!r} {state['status']}: {state.get('server')}  kubelets: "
-           f"{state.get('kubelets')}  kubeconfig: {state.get('kubeconfig')}")  # fmt: skip
+    _print(f"cluster {args.name!r} {current['status']}: {state.get('server')}  kubelets: "
+           f"{current.get('kubelets')}  kubeconfig: {current.get('kubeconfig')}")  # fmt: skip
     _print(f"{'process':28}{'pid':>8}  {'alive':6}{'RSS MiB':>9}")
-    for p in state.get("processes", []):
+    for p in current.get("processes", []):
         rss = "-" if p.get("rss_mib") is None else f"{p['rss_mib']:.0f}"
         alive = "yes" if p.get("alive") else "NO"
         _print(f"{p['name']:28}{p['pid']!s:>8}  {alive:6}{rss:>9}")

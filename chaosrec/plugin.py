@@ -12,6 +12,8 @@ Options (each also an ini key of the same name without dashes)::
     --chaosrec-search=quick|thorough     how hard the Hypothesis fault-schedule search looks
     --chaosrec-allow-hosts=PATTERNS      non-loopback hosts faults and load may reach
                                          (default: none; also $CHAOSREC_ALLOW_HOSTS)
+    --chaosrec-kubeconfig=FILE           the kube_cluster fixture uses this cluster instead
+                                         of starting the local control plane
 
 SIGTERM and SIGHUP (a CI job's timeout or cancellation, a closed terminal) end the
 session like Ctrl-C does: the current test stops, every fixture tears down, so every
@@ -28,6 +30,7 @@ import pytest
 from chaosrec.fixtures import (  # noqa: F401 - registering the fixtures is the point
     chaos,
     drill,
+    kube_cluster,
     load,
     recsys,
     slo,
@@ -52,6 +55,12 @@ _OPTIONS = (
         "non-loopback hosts (shell-style patterns, comma-separated) that faults and load may "
         "reach; also $CHAOSREC_ALLOW_HOSTS",
     ),
+    (
+        "kubeconfig",
+        "",
+        "kubeconfig of the cluster kube_cluster uses (its API server must be an allowed host); "
+        "default: chaosrec's local control plane",
+    ),
 )
 
 
@@ -74,6 +83,11 @@ def _option(config: pytest.Config, name: str) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "drill: a disaster-recovery drill (select with -m drill)")
+    config.addinivalue_line(
+        "markers",
+        "kubernetes: needs a Kubernetes cluster (the kube_cluster fixture: chaosrec's local "
+        "control plane unless --chaosrec-kubeconfig)",
+    )
     config.stash[SETTINGS_KEY] = _settings(config)
     _teardown_on_termination(config)
 
@@ -157,7 +171,18 @@ def _settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(
             f"--chaosrec-search={search!r}: use one of {sorted(SEARCH_PROFILES)}"
         )
+    kubeconfig = _option(config, "kubeconfig") or None
+    if kubeconfig is not None:
+        from chaosrec.adapters.kubernetes.api import kubeconfig_server
+
+        try:
+            guard.check_url(
+                kubeconfig_server(Path(kubeconfig)), f"--chaosrec-kubeconfig={kubeconfig}"
+            )
+        except ConfigError as err:
+            raise pytest.UsageError(str(err)) from err
     return Settings(
+        kubeconfig=kubeconfig,
         search=search,
         target=target,
         topology=topology,

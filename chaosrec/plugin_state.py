@@ -23,6 +23,7 @@ class Settings:
     toxiproxy_url: str | None = None
     search: str = "quick"  # the fault-schedule search profile (chaosrec.schedules.profiles)
     allow_hosts: tuple[str, ...] = ()  # non-loopback hosts faults and load may reach
+    kubeconfig: str | None = None  # the cluster of kube_cluster; None: the local one
 
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
