@@ -131,7 +131,10 @@ class ToxiproxyError(ChaosrecError):
 
 class KubernetesError(ChaosrecError):
     """The Kubernetes API refused a request a fault made (RBAC, a missing object, a
-    budget); the message names the request and the API's answer."""
+    budget); the message names the request and the API's answer. ``forbidden`` is True
+    when RBAC refused it (the API changed nothing)."""
+
+    forbidden: bool = False
 
 
 class EvictionBlocked(KubernetesError):

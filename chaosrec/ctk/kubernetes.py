@@ -58,7 +58,7 @@ from typing import Any
 
 from chaosrec.core.guard import TargetGuard
 from chaosrec.core.validation import check_choice, check_positive_int
-from chaosrec.errors import ConfigError, EvictionBlocked, UnknownTargetError
+from chaosrec.errors import ConfigError, EvictionBlocked, KubernetesError, UnknownTargetError
 from chaosrec.faults.base import Fault, undo_each
 
 __all__ = [
@@ -286,7 +286,12 @@ class K8sFault(Fault):
             try:
                 step(self.secrets)
             except Exception as err:
-                raise _explain(step, err) from err
+                explained = _explain(step, err)
+                forbidden = isinstance(explained, KubernetesError) and explained.forbidden
+                if forbidden and str(armed) in self._done:
+                    # RBAC refused the call: the API changed nothing, nothing to undo
+                    self._done.remove(str(armed))
+                raise explained from err
         for rest in range(len(self.rollbacks)):
             if str(rest) not in self._done:
                 self._done.append(str(rest))
@@ -310,10 +315,28 @@ class K8sFault(Fault):
 _EVICTION = re.compile(r"Failed to evict pod (?P<pod>\S+?):")
 
 
+def _api_message(text: str) -> str:
+    """The ``message`` of the API's Status in a kubernetes-client error's text."""
+    import json
+
+    body = text.rsplit("HTTP response body:", 1)[-1].strip()
+    try:
+        return str(json.loads(body.splitlines()[0] if body else "{}").get("message", "forbidden"))
+    except (ValueError, AttributeError):
+        return "forbidden"
+
+
 def _explain(step: K8sCall, err: Exception) -> Exception:
     """A chaosk8s failure in chaosrec's words: a drain that an eviction refused becomes
     :class:`EvictionBlocked`; anything else is returned as is."""
     text = str(err)
+    if "(403)" in text or '"code":403' in text.replace(" ", ""):
+        denied = KubernetesError(
+            f"{step.describe()} was refused by RBAC: {_api_message(text)}; grant the role of "
+            "deploy/kubernetes/rbac.yaml to this identity (nothing was changed)"
+        )
+        denied.forbidden = True
+        return denied
     if step.func != "drain_nodes" or ("429" not in text and "disruption budget" not in text):
         return err
     match = _EVICTION.search(text)
