@@ -49,6 +49,7 @@ already evicted, after the node was uncordoned again.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -58,6 +59,8 @@ from typing import Any
 
 from chaosrec.core.guard import TargetGuard
 from chaosrec.core.validation import check_choice, check_positive_int
+from chaosrec.ctk import kubernetes_ledger
+from chaosrec.ctk.kubernetes_ledger import FaultMark
 from chaosrec.errors import ConfigError, EvictionBlocked, KubernetesError, UnknownTargetError
 from chaosrec.faults.base import Fault, undo_each
 
@@ -206,6 +209,18 @@ def check_kube_target(guard: TargetGuard, secrets: dict[str, Any] | None = None)
     return guard.check_url(server, f"the Kubernetes API server ({where})")
 
 
+def _ledger_api(secrets: dict[str, Any] | None) -> Any:
+    """A client on the kubeconfig chaosk8s uses, for the fault ledger (None when the
+    configuration is not a kubeconfig: in a pod, or KUBERNETES_HOST)."""
+    where = check_kube_config(secrets)
+    if not where.startswith("kubeconfig "):
+        return None
+    from chaosrec.adapters.kubernetes.api import KubeAPI
+
+    context = (secrets or {}).get("KUBERNETES_CONTEXT") or os.environ.get("KUBERNETES_CONTEXT")
+    return KubeAPI.from_kubeconfig(Path(where.removeprefix("kubeconfig ")), context)
+
+
 def _pin_kubeconfig(path: str) -> None:
     """Make the Kubernetes client load ``path`` (its default location is frozen at import)."""
     try:
@@ -265,6 +280,7 @@ class K8sFault(Fault):
         secrets: dict[str, Any] | None = None,
         guard: TargetGuard | None = None,
         undo_from: int = 0,
+        marks: list[FaultMark] | None = None,
     ) -> None:
         super().__init__(label, targets, params={"steps": [s.describe() for s in steps]})
         self.kind = kind
@@ -276,9 +292,22 @@ class K8sFault(Fault):
         # that step runs, so a step that fails half-way is still undone
         self._undo_from = undo_from
         self._done: list[str] = []
+        # the objects this fault changes, annotated with its owner before it changes them
+        # (kubernetes_ledger): a session killed mid-fault is swept by the next one
+        self.marks = list(marks or [])
+        self._marked: list[FaultMark] = []
 
     def _inject(self) -> None:
         check_kube_target(self.guard, self.secrets)
+        if self.marks:
+            api = _ledger_api(self.secrets)
+            if api is not None:
+                for item in self.marks:
+                    try:
+                        kubernetes_ledger.mark(api, item, self.label)
+                    except Exception as err:
+                        raise _refused(f"marking {item.describe()} with its owner", err) from err
+                    self._marked.append(item)
         for index, step in enumerate(self.steps):
             armed = index - self._undo_from
             if 0 <= armed < len(self.rollbacks) and str(armed) not in self._done:
@@ -300,6 +329,12 @@ class K8sFault(Fault):
         if self._done:
             check_kube_target(self.guard, self.secrets)
         undo_each(self._done, lambda i: self.rollbacks[int(i)](self.secrets))
+        if self._marked:
+            api = _ledger_api(self.secrets)
+            if api is not None:
+                for item in self._marked:
+                    kubernetes_ledger.clear(api, item)
+            self._marked.clear()
 
     def experiment_activities(self) -> dict[str, list[dict[str, Any]]]:
         """The same fault as a chaosk8s-only experiment's ``method`` and ``rollbacks``."""
@@ -313,6 +348,19 @@ class K8sFault(Fault):
 
 
 _EVICTION = re.compile(r"Failed to evict pod (?P<pod>\S+?):")
+
+
+def _refused(what: str, err: Exception) -> Exception:
+    """A Kubernetes client error as chaosrec reports it (403: :class:`KubernetesError`
+    with ``forbidden``); others unchanged."""
+    if getattr(err, "status", None) == 403:
+        denied = KubernetesError(
+            f"{what} was refused by RBAC: {_api_message(str(err))}; grant the role of "
+            "deploy/kubernetes/rbac.yaml to this identity (nothing was changed)"
+        )
+        denied.forbidden = True
+        return denied
+    return err
 
 
 def _api_message(text: str) -> str:
@@ -367,6 +415,7 @@ class KubernetesFaults:
         self.spec = spec
         self.chaos = chaos
         self.guard = guard or (chaos.guard if chaos is not None else TargetGuard.from_env())
+        self._swept = False
 
     # -- plans (nothing is called) --------------------------------------------------------
 
@@ -409,6 +458,11 @@ class KubernetesFaults:
                 rollbacks=rollbacks,
                 secrets=secrets,
                 guard=self.guard,
+                marks=[
+                    FaultMark("deployment", region.deployment, ns, {"replicas": region.replicas})
+                ]
+                if mode == "refuse"
+                else [],
             )
         self._known_replica(target)
         if fault == "crash":
@@ -422,6 +476,7 @@ class KubernetesFaults:
                 guard=self.guard,
             )
         mode = check_choice("mode", mode or "kill", K8S_GPU_LOSS_MODES)
+        marks: list[FaultMark] = []
         if mode == "kill":
             steps = [self._terminate(self.spec.replica_selector(target), grace_period=0)]
             rollbacks = []
@@ -436,6 +491,7 @@ class KubernetesFaults:
                 ),
             ]
             rollbacks = [K8sCall("chaosk8s.node.actions", "uncordon_node", {"name": node})]
+            marks = [FaultMark("node", node, None, {"unschedulable": False})]
         return K8sFault(
             f"gpu_loss({target}, mode={mode})",
             (target,),
@@ -444,6 +500,7 @@ class KubernetesFaults:
             rollbacks=rollbacks,
             secrets=secrets,
             guard=self.guard,
+            marks=marks,
         )
 
     def _terminate(self, selector: str, *, grace_period: int) -> K8sCall:
@@ -468,6 +525,26 @@ class KubernetesFaults:
 
     # -- inject -----------------------------------------------------------------------
 
+    def sweep(self, secrets: dict[str, Any] | None = None) -> list[kubernetes_ledger.Swept]:
+        """Undo what dead sessions of this host left on the cluster (once per instance;
+        see :mod:`chaosrec.ctk.kubernetes_ledger`), logging each."""
+        if self._swept:
+            return []
+        self._swept = True
+        api = _ledger_api(secrets)
+        if api is None:
+            return []
+        try:
+            swept = kubernetes_ledger.sweep(api, (self.spec.namespace,))
+        except Exception as err:  # noqa: BLE001 - reading others' marks is best effort
+            logging.getLogger("chaosrec").warning(
+                "cannot sweep faults of dead sessions: %s", str(_refused("the sweep", err))
+            )
+            return []
+        for item in swept:
+            logging.getLogger("chaosrec").warning("swept %s", item.describe())
+        return swept
+
     def inject(
         self,
         fault: str,
@@ -478,6 +555,7 @@ class KubernetesFaults:
         """Plan, check the Kubernetes configuration, then inject and register the fault."""
         planned = self.plan(fault, target, mode, secrets)
         check_kube_target(self.guard, secrets)  # before anything is called
+        self.sweep(secrets)
         if self.chaos is not None:
             for listener in self.chaos.listeners:
                 planned.add_listener(listener)

@@ -36,11 +36,15 @@ SPEC = {
 
 @pytest.fixture
 def mock_chaosk8s(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """MOCK: replaces the chaosk8s functions chaosrec uses by recorders of their calls."""
+    """MOCK: replaces the chaosk8s functions chaosrec uses by recorders of their calls (and
+    the cluster-side fault ledger by no-ops: there is no API server here)."""
     import chaosk8s.deployment.actions as deployment
     import chaosk8s.node.actions as node
     import chaosk8s.pod.actions as pod
 
+    from chaosrec.ctk import kubernetes as k8s_front
+
+    monkeypatch.setattr(k8s_front, "_ledger_api", lambda secrets: None)
     calls: list[tuple[str, dict[str, Any]]] = []
     for module, name in [
         (pod, "terminate_pods"),

@@ -11,8 +11,8 @@ over the plain Kubernetes API (client certificate, no other dependency):
   Ready again, as a restarted kubelet does;
 * **pods** bound to those nodes: Running at once with unready containers, Ready after the
   duration in the pod's ``chaosrec.io/startup-delay`` annotation (``"3s"``, ``"1500ms"``:
-  image pull plus model load; 0 without it); a pod being deleted is removed at once
-  (grace periods are not simulated, as in kwok).
+  image pull plus model load; 0 without it); a pod being deleted is removed when its
+  grace period ends (its ``deletionTimestamp``), when a kubelet would have killed it.
 
 No container ever runs. Killing this process is killing the group's kubelets: leases
 stop, the node controller marks the nodes NotReady, taints them, and evicts.
@@ -64,6 +64,7 @@ class Kubelets:
         self.nodes: dict[str, str] = {}  # name -> uid
         self.stop = threading.Event()
         self._ready_at: list[tuple[float, str, str, str]] = []  # (when, ns, name, uid)
+        self._delete_at: list[tuple[float, str, str, str]] = []
         self._lock = threading.Lock()
 
     # -- nodes ---------------------------------------------------------------------------
@@ -175,12 +176,10 @@ class Kubelets:
             return
         ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
         if meta.get("deletionTimestamp"):
-            self.http.request(
-                "DELETE",
-                f"{self.server}/api/v1/namespaces/{ns}/pods/{name}",
-                content=json.dumps({"gracePeriodSeconds": 0, "preconditions": {"uid": uid}}),
-                headers={"Content-Type": "application/json"},
-            )
+            when = dt.datetime.strptime(meta["deletionTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
+            left = (when.replace(tzinfo=dt.UTC) - dt.datetime.now(dt.UTC)).total_seconds()
+            with self._lock:
+                heapq.heappush(self._delete_at, (time.monotonic() + max(0.0, left), ns, name, uid))
             return
         if status.get("startTime"):
             return
@@ -224,12 +223,25 @@ class Kubelets:
     def ready_loop(self) -> None:
         while not self.stop.is_set():
             due: list[tuple[float, str, str, str]] = []
+            gone: list[tuple[float, str, str, str]] = []
             with self._lock:
                 while self._ready_at and self._ready_at[0][0] <= time.monotonic():
                     due.append(heapq.heappop(self._ready_at))
+                while self._delete_at and self._delete_at[0][0] <= time.monotonic():
+                    gone.append(heapq.heappop(self._delete_at))
             for _, ns, name, uid in due:
                 with contextlib.suppress(httpx.HTTPError):
                     self._set_ready(ns, name, uid)
+            for _, ns, name, uid in gone:
+                with contextlib.suppress(httpx.HTTPError):
+                    self.http.request(
+                        "DELETE",
+                        f"{self.server}/api/v1/namespaces/{ns}/pods/{name}",
+                        content=json.dumps(
+                            {"gracePeriodSeconds": 0, "preconditions": {"uid": uid}}
+                        ),
+                        headers={"Content-Type": "application/json"},
+                    )
             self.stop.wait(0.05)
 
     def _set_ready(self, ns: str, name: str, uid: str) -> None:
