@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes_reference import NS, SPEC, all_available, deploy_reference, docs, pods
 
 from chaosrec.ctk.kubernetes import KubernetesFaults, parse_kubernetes
 from chaosrec.drill.cluster import KubeCluster
@@ -23,17 +24,6 @@ from chaosrec.faults.injector import Chaos
 
 pytestmark = pytest.mark.kubernetes
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
-NS = "recsys"
-SPEC = yaml.safe_load((DEPLOY / "local" / "target.yaml").read_text())["kubernetes"]
-
-
-def _docs(*names: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for name in names:
-        out += [d for d in yaml.safe_load_all((DEPLOY / name).read_text()) if d]
-    return out
-
 
 @pytest.fixture(scope="module")
 def recsys_on_k8s(kube_cluster: KubeCluster) -> Iterator[KubeCluster]:
@@ -41,26 +31,16 @@ def recsys_on_k8s(kube_cluster: KubeCluster) -> Iterator[KubeCluster]:
     its budget, RBAC; plus one single-replica Deployment labelled as replica region-a.r9
     (a layout with one Deployment per GPU replica), for replica faults."""
     api = kube_cluster.api
-    api.apply(_docs("local/gpu-nodes.yaml", "namespace.yaml", "rbac.yaml"))
-    api.apply(_docs("triton-region-a.yaml", "triton-region-b.yaml"))
-    replica = _docs("triton-region-a.yaml")[0]
+    deploy_reference(kube_cluster)
+    replica = docs("triton-region-a.yaml")[0]
     replica["metadata"]["name"] = "triton-region-a-r9"
     labels = {"app": "triton-replica", "chaosrec.io/replica": "region-a.r9"}
     replica["spec"]["replicas"] = 1
     replica["spec"]["selector"]["matchLabels"] = labels
     replica["spec"]["template"]["metadata"]["labels"] = labels
     api.apply([replica])
-    _all_available(kube_cluster)
+    all_available(kube_cluster)
     yield kube_cluster
-
-
-def _all_available(cluster: KubeCluster, timeout_s: float = 60) -> None:
-    api = cluster.api
-    api.wait(
-        lambda: all(d.full and d.desired > 0 for d in api.deployments(NS)),
-        timeout_s,
-        "every Triton Deployment fully available",
-    )
 
 
 @pytest.fixture
@@ -74,19 +54,14 @@ def k8s(recsys_on_k8s: KubeCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator
     spec["gpu_nodes"] = {**SPEC["gpu_nodes"], "region-a.r9": "gpu-a0"}
     yield KubernetesFaults(parse_kubernetes(spec), chaos)
     chaos.rollback_all()
-    _all_available(recsys_on_k8s)
-
-
-def _pods(cluster: KubeCluster, selector: str) -> dict[str, Any]:
-    items = cluster.api.core.list_namespaced_pod(NS, label_selector=selector).items
-    return {p.metadata.uid: p for p in items if not p.metadata.deletion_timestamp}
+    all_available(recsys_on_k8s)
 
 
 def test_region_outage_refuse_scales_to_zero_and_back(recsys_on_k8s: KubeCluster, k8s: Any) -> None:
     api = recsys_on_k8s.api
     fault = k8s.inject("region_outage", "region-a", "refuse")
     assert api.deployment(NS, "triton-region-a").desired == 0
-    api.wait(lambda: not _pods(recsys_on_k8s, "app=triton,region=region-a"), 30, "pods gone")
+    api.wait(lambda: not pods(recsys_on_k8s, "app=triton,region=region-a"), 30, "pods gone")
     assert api.deployment(NS, "triton-region-b").available == 2  # the other region untouched
     fault.revert()
     assert api.deployment(NS, "triton-region-a").desired == 2
@@ -97,11 +72,11 @@ def test_region_outage_kill_terminates_pods_and_the_replicaset_recreates_them(
     recsys_on_k8s: KubeCluster, k8s: Any
 ) -> None:
     api = recsys_on_k8s.api
-    before = set(_pods(recsys_on_k8s, "app=triton,region=region-a"))
+    before = set(pods(recsys_on_k8s, "app=triton,region=region-a"))
     k8s.inject("region_outage", "region-a", "kill").revert()
 
     def replaced() -> bool:
-        now = _pods(recsys_on_k8s, "app=triton,region=region-a")
+        now = pods(recsys_on_k8s, "app=triton,region=region-a")
         return len(now) == 2 and not (set(now) & before)
 
     api.wait(replaced, 30, "two new pods in place of the terminated ones")
@@ -113,16 +88,16 @@ def test_a_replica_fault_terminates_that_replicas_pod_only(
     recsys_on_k8s: KubeCluster, k8s: Any, fault: str, mode: str | None
 ) -> None:
     api = recsys_on_k8s.api
-    replica = set(_pods(recsys_on_k8s, "chaosrec.io/replica=region-a.r9"))
-    region = set(_pods(recsys_on_k8s, "app=triton,region=region-a"))
+    replica = set(pods(recsys_on_k8s, "chaosrec.io/replica=region-a.r9"))
+    region = set(pods(recsys_on_k8s, "app=triton,region=region-a"))
     k8s.inject(fault, "region-a.r9", mode)
     api.wait(
-        lambda: set(_pods(recsys_on_k8s, "chaosrec.io/replica=region-a.r9")) - replica != set(),
+        lambda: set(pods(recsys_on_k8s, "chaosrec.io/replica=region-a.r9")) - replica != set(),
         30,
         "a new pod for the replica",
     )
-    assert not set(_pods(recsys_on_k8s, "chaosrec.io/replica=region-a.r9")) & replica
-    assert set(_pods(recsys_on_k8s, "app=triton,region=region-a")) == region
+    assert not set(pods(recsys_on_k8s, "chaosrec.io/replica=region-a.r9")) & replica
+    assert set(pods(recsys_on_k8s, "app=triton,region=region-a")) == region
 
 
 def test_drain_evicts_the_gpu_nodes_pods_and_the_rollback_uncordons(
@@ -161,9 +136,7 @@ def test_a_budget_that_allows_no_disruption_blocks_the_drain(
 
         api.wait(budget_at_limit, 30, "the budget allows no disruption")
         # drain the GPU node a region-a pod runs on now (earlier drains moved them)
-        node = next(
-            iter(_pods(recsys_on_k8s, "app=triton,region=region-a").values())
-        ).spec.node_name
+        node = next(iter(pods(recsys_on_k8s, "app=triton,region=region-a").values())).spec.node_name
         before = {
             p.metadata.uid
             for p in api.core.list_namespaced_pod(NS, field_selector=f"spec.nodeName={node}").items
