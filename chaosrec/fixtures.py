@@ -436,14 +436,14 @@ def kube_cluster(pytestconfig: pytest.Config) -> Iterator[KubeCluster]:
         finally:
             cluster.close()
         return
-    from chaosrec.adapters.kubernetes.cluster import LocalCluster
+    from chaosrec.adapters.kubernetes.cluster import ETCD_TMPFS, LocalCluster
     from chaosrec.adapters.process.ledger import sweep_once
     from chaosrec.adapters.process.scratch import scratch_dir, sweep_scratch
     from chaosrec.adapters.tools.kubernetes import ensure_kubernetes, find_binaries
 
     for swept in sweep_once():
         _say(pytestconfig, f"chaosrec: swept {swept.describe()}")
-    for folder in sweep_scratch():
+    for folder in [*sweep_scratch(), *sweep_scratch(ETCD_TMPFS)]:
         _say(pytestconfig, f"chaosrec: removed {folder}, left by a session that was killed")
     local = LocalCluster(find_binaries() or ensure_kubernetes(), scratch_dir("cluster"), nodes=3)
     local.start()

@@ -59,6 +59,7 @@ from chaosrec.adapters.process.manager import ManagedProcess
 from chaosrec.errors import ConfigError, ProcessStartError
 
 __all__ = [
+    "ETCD_TMPFS",
     "KUBELETS_LABEL",
     "STARTUP_ANNOTATION",
     "Binaries",
@@ -68,6 +69,8 @@ __all__ = [
     "node_manifest",
 ]
 
+#: Where etcd keeps its data when it can (tmpfs); sweep it with ``sweep_scratch(ETCD_TMPFS)``.
+ETCD_TMPFS = Path("/dev/shm")
 #: Nodes with this label are played by the kwok process of that kubelet group.
 KUBELETS_LABEL = "chaosrec.io/kubelets"
 #: How long a pod takes from bound to Ready (image pull + model load; a Go duration, "3s").
@@ -508,10 +511,9 @@ class LocalCluster:
     def _etcd_folder(self) -> Path:
         if self.etcd_dir is not None:
             return self.etcd_dir
-        shm = Path("/dev/shm")
-        if shm.is_dir() and os.access(shm, os.W_OK):
-            # named after the run folder, whose owner the scratch sweep checks
-            folder = shm / f"{self.run_dir.name}-etcd"
+        if ETCD_TMPFS.is_dir() and os.access(ETCD_TMPFS, os.W_OK):
+            # the run folder's name, so the scratch sweep of ETCD_TMPFS knows its owner
+            folder = ETCD_TMPFS / self.run_dir.name
         else:
             folder = self.run_dir / "etcd"
         folder.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaosrec.adapters.kubernetes.cluster import Binaries, LocalCluster
+from chaosrec.adapters.kubernetes.cluster import ETCD_TMPFS, Binaries, LocalCluster
 from chaosrec.adapters.process.identity import ProcessIdentity
 from chaosrec.adapters.process.ledger import sweep_once
 from chaosrec.adapters.process.manager import ManagedProcess
@@ -82,6 +82,7 @@ def serve(binaries: Binaries, name: str, *, nodes: int) -> int:
         signal.signal(signum, lambda *_: stop_now.set())
     sweep_once()
     sweep_scratch()
+    sweep_scratch(ETCD_TMPFS)
     me = ProcessIdentity.current().to_dict()
     cluster = LocalCluster(binaries, scratch_dir("cluster"), nodes=nodes, name=name)
     base = {"name": name, "supervisor": me, "supervisor_pid": os.getpid()}
