@@ -377,8 +377,8 @@ class LocalCluster:
         if not group.replace("-", "").replace(".", "").isalnum():
             raise ConfigError(f"group={group!r}: use letters, digits, '-' and '.'")
         existing = self.kubelets.get(group)
-        if existing is not None and existing.process.alive:
-            return existing.process
+        if existing is not None:  # restart after kill_kubelets (start() reaps the old run)
+            return existing.process.start()
         assert self.pki is not None, "start() first"
         process = self._process(f"{self.kubelets_kind}[{group}]", self._kubelets_argv(group))
         self.kubelets[group] = _Kubelets(group, process)
@@ -421,6 +421,14 @@ class LocalCluster:
             raise ConfigError(f"no kubelet group {group!r}; known: {sorted(self.kubelets)}")
         kubelets.process.kill_group(signum)
         kubelets.process.wait(10)
+
+    def remove_kubelets(self, group: str) -> None:
+        """Stop the kubelet group's process for good (its nodes, if any are left, go
+        NotReady)."""
+        kubelets = self.kubelets.pop(group, None)
+        if kubelets is not None:
+            kubelets.process.stop()
+            self.processes.pop(kubelets.process.name, None)
 
     def stop(self, *, keep_files: bool = False) -> None:
         """Stop every process (kwok, scheduler, controllers, API server, etcd), then remove
