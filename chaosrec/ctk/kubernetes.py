@@ -107,6 +107,25 @@ class KubernetesSpec:
             )
         return self.regions[region]
 
+    def pods_selector(self) -> str:
+        """A selector of every region's Triton pods, when the regions share their label
+        keys (``app=triton,region=...``): ``app=triton,region in (a,b)``; else ''."""
+        parsed = [dict(p.split("=", 1) for p in r.pods.split(",")) for r in self.regions.values()]
+        keys = set(parsed[0]) if parsed else set()
+        if (
+            not parsed
+            or any(set(p) != keys for p in parsed)
+            or not all("=" in r.pods for r in self.regions.values())
+        ):
+            return ""
+        parts = []
+        for key in sorted(keys):
+            values = sorted({p[key] for p in parsed})
+            parts.append(
+                f"{key}={values[0]}" if len(values) == 1 else f"{key} in ({','.join(values)})"
+            )
+        return ",".join(parts)
+
     def replica_selector(self, replica: str) -> str:
         return f"{self.replica_label}={replica}"
 
@@ -524,6 +543,18 @@ class KubernetesFaults:
             )
 
     # -- inject -----------------------------------------------------------------------
+
+    def api(self, secrets: dict[str, Any] | None = None) -> Any:
+        """A :class:`~chaosrec.adapters.kubernetes.api.KubeAPI` on the cluster chaosk8s acts
+        on (its API server checked by the guard first), for probes and guardrails."""
+        check_kube_target(self.guard, secrets)
+        api = _ledger_api(secrets)
+        if api is None:
+            raise ConfigError(
+                "cluster probes need a kubeconfig (KUBECONFIG); in a pod or with "
+                "KUBERNETES_HOST only chaosk8s's own probes work"
+            )
+        return api
 
     def sweep(self, secrets: dict[str, Any] | None = None) -> list[kubernetes_ledger.Swept]:
         """Undo what dead sessions of this host left on the cluster (once per instance;

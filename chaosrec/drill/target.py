@@ -80,8 +80,11 @@ def load_remote_config(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_REMOTE_KEYS)}"
         )
-    if not isinstance(data.get("gateway_url"), str):
-        raise ConfigError(f"{path}: 'gateway_url' is required (e.g. http://host:8080)")
+    if not isinstance(data.get("gateway_url"), str) and "kubernetes" not in data:
+        raise ConfigError(
+            f"{path}: 'gateway_url' is required (e.g. http://host:8080), unless the target "
+            "is a Kubernetes deployment acted on through its API (a 'kubernetes' section)"
+        )
     return data
 
 
@@ -153,7 +156,7 @@ class RecsysTarget:
             golden = Golden.from_file(path.parent / str(data["golden"]))
         n_users = data.get("n_users")
         return cls(
-            gateway_url=data["gateway_url"],
+            gateway_url=str(data.get("gateway_url") or ""),  # "": cluster probes only
             topology=topology,
             toxiproxy=toxiproxy,
             golden=golden,
