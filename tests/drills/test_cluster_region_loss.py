@@ -19,6 +19,7 @@ from chaosrec.drill import Drill
 from chaosrec.drill.capacity import CapacityRecorder, GpuFleet
 from chaosrec.drill.cluster import KubeCluster
 from chaosrec.slo.capacity import CapacityTimeline
+from chaosrec.steady_state.cluster import cluster_hypothesis
 
 pytestmark = [pytest.mark.drill, pytest.mark.kubernetes]
 
@@ -28,13 +29,23 @@ RECOVERY_TIMEOUT_S = 180
 
 
 def _report(request: pytest.FixtureRequest, drill: Drill, timeline: CapacityTimeline) -> None:
+    """The drill's figures in its notes and user properties, and the capacity timeline
+    chart as an Allure attachment when the run writes Allure results."""
     figures = timeline.to_dict()
     drill.notes.append("capacity: " + json.dumps(figures))
     request.node.user_properties.append(("chaosrec_capacity", figures))
-    request.node.stash.setdefault(_TIMELINES, []).append(timeline)
+    if request.config.pluginmanager.hasplugin("allure_pytest") and request.config.getoption(
+        "allure_report_dir", None
+    ):
+        import allure
 
+        from chaosrec.reporting.charts import capacity_png
 
-_TIMELINES = pytest.StashKey[list[CapacityTimeline]]()
+        allure.attach(
+            capacity_png(timeline, title=f"{request.node.name}: {timeline.label}"),
+            name="capacity timeline",
+            attachment_type=allure.attachment_type.PNG,
+        )
 
 
 @pytest.fixture
@@ -67,6 +78,11 @@ def test_losing_a_regions_gpu_pool_is_absorbed_by_the_other_regions(
     """120 pods x 2 GPUs use half the fleet: when region-a's 20 nodes are gone, its 40 pods
     fit in the other regions' 160 free GPUs. Every pod runs again, none stays Pending."""
     api = kube_cluster.api
+    steady = cluster_hypothesis(
+        api, fleet.namespace, available_share=1.0, pending=0, nodes_ready=60,
+        nodes_selector=f"chaosrec.io/fleet={fleet.name}",
+    )  # fmt: skip
+    steady.verify("before")
     with CapacityRecorder(api, fleet.namespace) as recorder:
         recorder.sample()
         drill.enter("inject")
@@ -78,6 +94,11 @@ def test_losing_a_regions_gpu_pool_is_absorbed_by_the_other_regions(
         drill.enter("recover")
     timeline = recorder.timeline()
     _report(request, drill, timeline)
+    after = cluster_hypothesis(
+        api, fleet.namespace, "every pod back, on 20 fewer nodes", available_share=1.0,
+        pending=0, nodes_ready=40, nodes_selector=f"chaosrec.io/fleet={fleet.name}",
+    )  # fmt: skip
+    after.verify("after")
     end = timeline.samples[-1]
     assert end.available == end.desired == 120
     assert end.pending == 0

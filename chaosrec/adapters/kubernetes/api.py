@@ -24,6 +24,7 @@ from chaosrec.core.extras import require
 from chaosrec.errors import ConfigError
 
 __all__ = [
+    "NODE_GONE",
     "DeploymentState",
     "KubeAPI",
     "PendingPod",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 GPU = "nvidia.com/gpu"
+#: the "region" of pods bound to a node that was deleted (see KubeAPI.capacity)
+NODE_GONE = "(node gone)"
 REGION_LABEL = "topology.kubernetes.io/region"
 
 
@@ -185,7 +188,8 @@ class KubeAPI:
         self, namespace: str, selector: str = "", region_label: str = REGION_LABEL
     ) -> list[RegionCapacity]:
         """Per region: Ready schedulable nodes, GPUs they offer, GPUs requested by the
-        ``selector`` pods bound there, Ready pods there (regions of every node)."""
+        ``selector`` pods bound there, Ready pods there (regions of every node; pods on
+        deleted nodes under :data:`NODE_GONE`)."""
         nodes = self.core.list_node().items
         pods = self.core.list_namespaced_pod(namespace, label_selector=selector).items
         region_of = {
@@ -199,9 +203,13 @@ class KubeAPI:
             rows[region][0] += 1
             rows[region][1] += int((node.status.allocatable or {}).get(GPU, 0) or 0)
         for pod in pods:
-            region = region_of.get(pod.spec.node_name or "", "")
+            node = pod.spec.node_name or ""
+            # a pod bound to a node that no longer exists still counts Ready for the API
+            # until the pod garbage collector removes it (~40 s): show it as such
+            region = region_of.get(node, NODE_GONE if node else "")
             if not region or pod.metadata.deletion_timestamp:
                 continue
+            rows.setdefault(region, [0, 0, 0, 0])
             rows[region][2] += _gpus(pod)
             ready = _condition(pod, "Ready")
             rows[region][3] += int(ready is not None and ready.status == "True")
