@@ -174,12 +174,29 @@ def _kubernetes(configuration: dict[str, Any] | None) -> Any:
 
 def available_share(
     region: str = "",
+    until: float | None = None,
+    timeout_s: float = 30.0,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> float:
     """Share (0-1) of the region's *normal* Triton pods (``replicas`` in the target file)
     that are available: of ``region``, or of every region when empty. A region scaled to
-    zero counts 0, not "all of nothing"."""
+    zero counts 0, not "all of nothing". With ``until``, polls (every 100 ms, at most
+    ``timeout_s`` seconds) until the share equals it, then returns the last value: the
+    Deployment's status follows a scale a moment later."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = _available_share(region, configuration, secrets)
+        if until is None or abs(value - until) < 1e-9 or time.monotonic() >= deadline:
+            return value
+        time.sleep(0.1)
+
+
+def _available_share(
+    region: str, configuration: dict[str, Any] | None, secrets: dict[str, Any] | None
+) -> float:
     faults = _kubernetes(configuration)
     api = faults.api(secrets)
     spec = faults.spec

@@ -35,6 +35,7 @@ def recsys_on_k8s(kube_cluster: KubeCluster) -> Iterator[KubeCluster]:
     replica = docs("triton-region-a.yaml")[0]
     replica["metadata"]["name"] = "triton-region-a-r9"
     labels = {"app": "triton-replica", "chaosrec.io/replica": "region-a.r9"}
+    replica["metadata"]["labels"] = labels
     replica["spec"]["replicas"] = 1
     replica["spec"]["selector"]["matchLabels"] = labels
     replica["spec"]["template"]["metadata"]["labels"] = labels

@@ -3,9 +3,10 @@ drain leaves the node uncordoned; a session killed with SIGKILL while it holds a
 leaves the node cordoned, and the next session's sweep uncordons it.
 
 The child is a Python process injecting ``gpu_loss(mode="drain")`` through chaosk8s on the
-session's cluster. The drain takes a while because the evicted Triton pods have a 10 s
-grace period (kwok honours it) and chaosk8s polls every 10 s, so the parent can signal it
-mid-drain: once the node is cordoned and an evicted pod is terminating.
+session's cluster. For the SIGINT case the node runs one pod of a Deployment of its own,
+without a budget, whose 30 s grace period kwok honours; chaosk8s waits for it (polling
+every 10 s), so the parent can signal the child mid-drain: once the node is cordoned and
+the evicted pod is terminating. Nothing else of the session's cluster is on that node.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes_reference import NS, SPEC, all_available, deploy_reference, pods
+from kubernetes_reference import SPEC, all_available, deploy_reference, pods
 
 from chaosrec.ctk.kubernetes import KubernetesFaults, parse_kubernetes
 from chaosrec.ctk.kubernetes_ledger import ANNOTATION
@@ -94,8 +95,43 @@ def _mark(cluster: KubeCluster, node: str) -> str | None:
     return (cluster.api.core.read_node(node).metadata.annotations or {}).get(ANNOTATION)
 
 
+@pytest.fixture
+def slow_pod(reference: KubeCluster) -> Iterator[str]:
+    """One pod with a 30 s grace period on node kwok-node-1 (a Deployment, so a drain may
+    evict it); the node's name."""
+    api = reference.api
+    node = "kwok-node-1"
+    labels = {"app": "slow-to-stop"}
+    api.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "drain-test"}}])
+    api.apply(
+        [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "slow-to-stop", "namespace": "drain-test"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "nodeSelector": {"kubernetes.io/hostname": node},
+                            "terminationGracePeriodSeconds": 30,
+                            "containers": [{"name": "c", "image": "busybox"}],
+                        },
+                    },
+                },
+            }
+        ]
+    )
+    api.wait(lambda: api.deployment("drain-test", "slow-to-stop").available == 1, 60, "up")
+    yield node
+    api.apps.delete_namespaced_deployment("slow-to-stop", "drain-test")
+
+
+@pytest.mark.parametrize("child", ["kwok-node-1"], indirect=True)
 def test_sigint_in_the_middle_of_a_drain_leaves_the_node_uncordoned(
-    reference: KubeCluster, child: tuple[subprocess.Popen[str], str]
+    reference: KubeCluster, slow_pod: str, child: tuple[subprocess.Popen[str], str]
 ) -> None:
     process, node = child
     api = reference.api
@@ -103,7 +139,9 @@ def test_sigint_in_the_middle_of_a_drain_leaves_the_node_uncordoned(
     def mid_drain() -> bool:
         terminating = [
             p
-            for p in api.core.list_namespaced_pod(NS, field_selector=f"spec.nodeName={node}").items
+            for p in api.core.list_pod_for_all_namespaces(
+                field_selector=f"spec.nodeName={node}"
+            ).items
             if p.metadata.deletion_timestamp
         ]
         return _cordoned(reference, node) and bool(terminating)
