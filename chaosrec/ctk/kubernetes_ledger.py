@@ -8,9 +8,10 @@ it (``{"unschedulable": false}`` for a cordoned node, ``{"replicas": N}`` for a 
 scaled to 0). The annotation is removed once the fault's rollback succeeded.
 
 :func:`sweep` (run before a session's first Kubernetes fault, by
-:meth:`~chaosrec.ctk.kubernetes.KubernetesFaults.sweep`) undoes the marks of sessions on this host whose process is gone (SIGKILL, a
-crashed CI job) and removes them; marks of live sessions, and of sessions on other hosts
-(whose liveness this host cannot see), are left alone and reported.
+:meth:`~chaosrec.ctk.kubernetes.KubernetesFaults.sweep`) undoes the marks of sessions on
+this host whose process is gone (SIGKILL, a crashed CI job) and removes them; marks of live
+sessions, and of sessions on other hosts (whose liveness this host cannot see), are left
+alone.
 """
 
 from __future__ import annotations
