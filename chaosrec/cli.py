@@ -8,6 +8,7 @@
     chaosrec stack serve                the same stack in the foreground (Ctrl-C stops it)
     chaosrec report [RESULTS]           the HTML drill report (Allure) and drill summary
     chaosrec history                    drills over time: figures per run, score, trends
+    chaosrec cluster up|status|down     a local Kubernetes control plane (kwok nodes)
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
     _print(f"tritonserver (nvidia-pytriton {dist.version}): {dist.server}")
     _setup_report_tools()
     _setup_history_tools()
+    _setup_kubernetes()
     if not args.skip_model:
         from chaosrec.model import ensure_model
 
@@ -90,6 +92,79 @@ def _setup_history_tools() -> None:
         _print(f"postgresql {postgres_version(bindir)}: {bindir}")
     except ToolNotFoundError as err:
         _print(f"postgresql: skipped, a PostgreSQL drill history cannot be tested ({err})")
+
+
+def _setup_kubernetes() -> None:
+    """The local Kubernetes control plane's binaries, one line per tool."""
+    from chaosrec.adapters.tools.kubernetes import KWOK_VERSION, ensure_kubernetes
+    from chaosrec.errors import ToolNotFoundError
+
+    try:
+        binaries = ensure_kubernetes()
+    except ToolNotFoundError as err:  # no root for apt, no Go: only the cluster tests need it
+        _print(f"kubernetes: skipped, the local cluster cannot start ({err})")
+        return
+    versions = binaries.versions()
+    for name, path in (
+        ("etcd", binaries.etcd),
+        ("kube-apiserver", binaries.kube_apiserver),
+        ("kube-controller-manager", binaries.kube_controller_manager),
+        ("kube-scheduler", binaries.kube_scheduler),
+    ):
+        _print(f"{name} {versions[name]}: {path}")
+    if binaries.kwok is None:
+        _print(
+            f"kwok {KWOK_VERSION}: not built (no Go module proxy?); the local cluster uses "
+            "chaosrec's simulated kubelets instead"
+        )
+    else:
+        _print(f"kwok {versions['kwok']}: {binaries.kwok}")
+
+
+# -- cluster ----------------------------------------------------------------------------
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """``chaosrec cluster up|serve|down|status`` (chaosrec.adapters.kubernetes.supervisor)."""
+    from chaosrec.adapters.kubernetes import supervisor as sup
+
+    if args.cluster_command == "serve":
+        from chaosrec.adapters.tools.kubernetes import find_binaries
+
+        binaries = find_binaries()
+        if binaries is None:
+            _print("chaosrec: the Kubernetes binaries are missing; run `chaosrec setup`")
+            return 1
+        return sup.serve(binaries, args.name, nodes=args.nodes)
+    if args.cluster_command == "up":
+        from chaosrec.adapters.tools.kubernetes import ensure_kubernetes
+
+        ensure_kubernetes()  # build or install here, where its output and errors are seen
+        started = time.monotonic()
+        state = sup.start_detached(args.name, nodes=args.nodes, timeout_s=args.timeout)
+        _print(f"cluster {args.name!r} ready in {time.monotonic() - started:.1f} s")
+        _print(f"kubeconfig: {state['kubeconfig']}")
+        _print(f"try: kubectl --kubeconfig {state['kubeconfig']} get nodes")
+        return 0
+    if args.cluster_command == "down":
+        stopped = sup.stop(args.name)
+        _print(f"cluster {args.name!r} " + ("stopped" if stopped else "is not running"))
+        return 0
+    current = sup.read_state(args.name)
+    if current is None or sup.supervisor(current) is None:
+        _print(f"cluster {args.name!r} is not running (start it with `chaosrec cluster up`)")
+        return 3
+    if args.json:
+        _print(json.dumps(current, indent=2))
+        return 0
+    _print(f"cluster {args.name!r} {current['status']}: {state.get('server')}  kubelets: "
+           f"{current.get('kubelets')}  kubeconfig: {current.get('kubeconfig')}")  # fmt: skip
+    _print(f"{'process':28}{'pid':>8}  {'alive':6}{'RSS MiB':>9}")
+    for p in current.get("processes", []):
+        rss = "-" if p.get("rss_mib") is None else f"{p['rss_mib']:.0f}"
+        alive = "yes" if p.get("alive") else "NO"
+        _print(f"{p['name']:28}{p['pid']!s:>8}  {alive:6}{rss:>9}")
+    return 0
 
 
 # -- model ------------------------------------------------------------------------------
@@ -389,6 +464,24 @@ def build_parser() -> argparse.ArgumentParser:
     from chaosrec.reporting.history_cli import add_history_parser
 
     add_history_parser(sub)
+
+    cluster = sub.add_parser("cluster", help="a local Kubernetes control plane on loopback")
+    csub = cluster.add_subparsers(dest="cluster_command", required=True)
+    for name, text in (
+        ("up", "start it in the background, wait until ready, print its kubeconfig"),
+        ("serve", "run it in the foreground (Ctrl-C stops it)"),
+        ("down", "stop a cluster started with `up`; no process is left"),
+        ("status", "show its processes and their memory"),
+    ):
+        cp = csub.add_parser(name, help=text)
+        cp.add_argument("--name", default="default", help="cluster name (default: default)")
+        if name in ("up", "serve"):
+            cp.add_argument("--nodes", type=int, default=3, help="kwok nodes (default: 3)")
+        if name == "up":
+            cp.add_argument("--timeout", type=float, default=120.0, help="seconds to wait")
+        if name == "status":
+            cp.add_argument("--json", action="store_true", help="print the state as JSON")
+        cp.set_defaults(func=cmd_cluster)
 
     stack = sub.add_parser("stack", help="the embedded reference stack")
     ssub = stack.add_subparsers(dest="stack_command", required=True)

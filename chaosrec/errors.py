@@ -17,6 +17,9 @@ also ``ValueError`` (or ``TypeError``) so generic code handles them naturally::
     │   ├── ProcessStartError             a process exited or never became ready
     │   └── ModelLoadError                Triton could not load the model
     ├── ToxiproxyError                    the Toxiproxy API refused a request or is unreachable
+    ├── KubernetesError                   the Kubernetes API refused a fault's request
+    │   └── EvictionBlocked               a drain's eviction was refused (429): a
+    │                                     PodDisruptionBudget allows no disruption now
     ├── TargetBusyError                   another live chaosrec session holds a fault there
     ├── ModelError                        training / evaluation / export of the reference model
     ├── RollbackError                     a fault could not be reverted (never swallowed)
@@ -47,8 +50,10 @@ __all__ = [
     "ConfigError",
     "DrillAssertionError",
     "DrillInconclusive",
+    "EvictionBlocked",
     "GuardrailTripped",
     "HistoryError",
+    "KubernetesError",
     "MissingExtraError",
     "ModelError",
     "ModelLoadError",
@@ -125,6 +130,27 @@ class ModelLoadError(StackError):
 
 class ToxiproxyError(ChaosrecError):
     """The Toxiproxy API is unreachable or answered with an error."""
+
+
+class KubernetesError(ChaosrecError):
+    """The Kubernetes API refused a request a fault made (RBAC, a missing object, a
+    budget); the message names the request and the API's answer. ``forbidden`` is True
+    when RBAC refused it (the API changed nothing)."""
+
+    forbidden: bool = False
+
+
+class EvictionBlocked(KubernetesError):
+    """Draining a node stopped because an eviction was refused (HTTP 429): a
+    PodDisruptionBudget allows no disruption now. ``pod`` is the refused pod, ``budget``
+    the budget (when the API named it), ``node`` the node; pods evicted before it stay
+    evicted and the node is uncordoned by the fault's rollback."""
+
+    def __init__(self, message: str, *, pod: str, budget: str, node: str) -> None:
+        super().__init__(message)
+        self.pod = pod
+        self.budget = budget
+        self.node = node
 
 
 class TargetBusyError(ChaosrecError):

@@ -12,6 +12,9 @@ Public contract (names and calls are stable):
 * ``slo``: SLO verdicts (``slo.assert_met(run, availability=, p99_ms=, rto_s=, ...)``).
 * ``steady_state``: steady-state hypotheses checked before and after faults.
 * ``drill``: the phase recorder the reports render.
+* ``kube_cluster`` (session): a Kubernetes cluster (:class:`~chaosrec.drill.cluster.KubeCluster`):
+  chaosrec's local control plane with kwok nodes, started only when a test asks for it,
+  or the cluster of ``--chaosrec-kubeconfig`` (its API server must be an allowed host).
 
 Heavy imports (torch, tritonclient) happen only inside the fixtures that need them.
 """
@@ -34,6 +37,7 @@ from chaosrec.plugin_state import ANNOUNCED_KEY, DRILL_KEY, SETTINGS_KEY, Settin
 
 if TYPE_CHECKING:
     from chaosrec.adapters.toxiproxy import Proxy, ToxiproxyClient, ToxiproxyServer
+    from chaosrec.drill.cluster import KubeCluster
     from chaosrec.drill.target import RecsysTarget
     from chaosrec.faults.injector import Chaos
     from chaosrec.load.run import MeasuredRun, RunBase
@@ -48,6 +52,7 @@ __all__ = [
     "ToxiproxyHandle",
     "chaos",
     "drill",
+    "kube_cluster",
     "load",
     "recsys",
     "slo",
@@ -536,3 +541,44 @@ class SteadyStateFixture:
 def steady_state(request: pytest.FixtureRequest, drill: Drill) -> SteadyStateFixture:
     """Steady-state hypotheses (Chaos Toolkit style): probes with tolerances."""
     return SteadyStateFixture(request, drill)
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(pytestconfig: pytest.Config) -> Iterator[KubeCluster]:
+    """A Kubernetes cluster for the session: the one ``--chaosrec-kubeconfig`` names (its
+    API server checked against the allowed hosts), else chaosrec's local control plane
+    (etcd, kube-apiserver, controllers, scheduler, kwok; 3 nodes), stopped at the end.
+    Processes a killed session left are swept first."""
+    from chaosrec.drill.cluster import KubeCluster
+
+    settings = _settings(pytestconfig)
+    guard = _guard(pytestconfig)
+    if settings.kubeconfig:
+        cluster = KubeCluster(Path(settings.kubeconfig), guard=guard)
+        try:
+            yield cluster
+        finally:
+            cluster.close()
+        return
+    from chaosrec.adapters.kubernetes.cluster import ETCD_TMPFS, LocalCluster
+    from chaosrec.adapters.process.ledger import sweep_once
+    from chaosrec.adapters.process.scratch import scratch_dir, sweep_scratch
+    from chaosrec.adapters.tools.kubernetes import ensure_kubernetes, find_binaries
+
+    for swept in sweep_once():
+        _say(pytestconfig, f"chaosrec: swept {swept.describe()}")
+    for folder in [*sweep_scratch(), *sweep_scratch(ETCD_TMPFS)]:
+        _say(pytestconfig, f"chaosrec: removed {folder}, left by a session that was killed")
+    local = LocalCluster(find_binaries() or ensure_kubernetes(), scratch_dir("cluster"), nodes=3)
+    local.start()
+    try:
+        cluster = KubeCluster(local.kubeconfig, local=local, guard=guard)
+        _say(
+            pytestconfig,
+            f"chaosrec: local Kubernetes cluster {cluster.server_url} ready in "
+            f"{local.startup_s:.1f} s ({local.kubelets_kind}; kubeconfig {local.kubeconfig})",
+        )
+        yield cluster
+        cluster.close()
+    finally:
+        local.stop()

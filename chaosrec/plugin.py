@@ -17,6 +17,8 @@ Options (each also an ini key of the same name without dashes)::
                                          (default: sqlite:///.chaosrec/history.sqlite)
     --chaosrec-fail-on-regression        a drill that regressed against its history
                                          fails the run (default: reported only)
+    --chaosrec-kubeconfig=FILE           the kube_cluster fixture uses this cluster instead
+                                         of starting the local control plane
 
 The regression rule's ini keys (no options): ``chaosrec_regression_runs`` (the history,
 default 10 runs), ``chaosrec_regression_min_runs`` (judged from, default 5) and
@@ -38,6 +40,7 @@ import pytest
 from chaosrec.fixtures import (  # noqa: F401 - registering the fixtures is the point
     chaos,
     drill,
+    kube_cluster,
     load,
     recsys,
     slo,
@@ -65,6 +68,12 @@ _OPTIONS = (
         "",
         "non-loopback hosts (shell-style patterns, comma-separated) that faults and load may "
         "reach; also $CHAOSREC_ALLOW_HOSTS",
+    ),
+    (
+        "kubeconfig",
+        "",
+        "kubeconfig of the cluster kube_cluster uses (its API server must be an allowed host); "
+        "default: chaosrec's local control plane",
     ),
     (
         "history",
@@ -123,6 +132,11 @@ def _option(config: pytest.Config, name: str) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "drill: a disaster-recovery drill (select with -m drill)")
+    config.addinivalue_line(
+        "markers",
+        "kubernetes: needs a Kubernetes cluster (the kube_cluster fixture: chaosrec's local "
+        "control plane unless --chaosrec-kubeconfig)",
+    )
     config.stash[SETTINGS_KEY] = _settings(config)
     _teardown_on_termination(config)
 
@@ -206,6 +220,16 @@ def _settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(
             f"--chaosrec-search={search!r}: use one of {sorted(SEARCH_PROFILES)}"
         )
+    kubeconfig = _option(config, "kubeconfig") or None
+    if kubeconfig is not None:
+        from chaosrec.adapters.kubernetes.api import kubeconfig_server
+
+        try:
+            guard.check_url(
+                kubeconfig_server(Path(kubeconfig)), f"--chaosrec-kubeconfig={kubeconfig}"
+            )
+        except ConfigError as err:
+            raise pytest.UsageError(str(err)) from err
     history = _history(config)
     regression = _regression_rule(config)
     fail_on_regression = bool(
@@ -216,6 +240,7 @@ def _settings(config: pytest.Config) -> Settings:
         history=history,
         regression=regression,
         fail_on_regression=fail_on_regression,
+        kubeconfig=kubeconfig,
         search=search,
         target=target,
         topology=topology,

@@ -28,6 +28,7 @@ class Settings:
     history: HistoryURL | None = None  # the drill history store; None: off
     fail_on_regression: bool = False  # a regressed drill fails the run
     regression: RegressionRule = field(default_factory=RegressionRule)  # the rule's ini keys
+    kubeconfig: str | None = None  # the cluster of kube_cluster; None: the local one
 
 
 SETTINGS_KEY = pytest.StashKey[Settings]()

@@ -151,7 +151,8 @@ class Session:
         self.target = target
         self.source = source  # how the target was found, for messages
         self.guard = guard or TargetGuard.from_env()
-        self.guard.check_url(target.gateway_url, f"the gateway ({source})")
+        if target.gateway_url:  # a Kubernetes-only target has none (cluster probes only)
+            self.guard.check_url(target.gateway_url, f"the gateway ({source})")
         self.chaos = Chaos(
             target.toxiproxy,
             topology=target.topology,
@@ -168,6 +169,14 @@ class Session:
         self.loads: list[Any] = []
         self.guardrails: list[Any] = []
         self.owned = owned
+
+    def check_reachable(self) -> None:
+        """The gateway answers; for a Kubernetes-only target, the API server (its URL
+        checked by the guard first)."""
+        if self.target.gateway_url or self.kubernetes is None:
+            self.target.check_reachable()
+            return
+        self.kubernetes.api().core.get_api_resources()
 
     def close(self) -> None:
         """Close the clients this session opened (not those of a bound target)."""
@@ -279,7 +288,8 @@ def _resolve(configuration: dict[str, Any] | None, guard: TargetGuard) -> tuple[
             raise ConfigError(f"{where}: target file {path!r} does not exist")
         data = load_remote_config(Path(path))
         toxi_url = data.get("toxiproxy_url")
-        guard.check_url(str(data["gateway_url"]), f"{where} ({path}): gateway_url")
+        if data.get("gateway_url"):
+            guard.check_url(str(data["gateway_url"]), f"{where} ({path}): gateway_url")
         if toxi_url:
             guard.check_url(str(toxi_url), f"{where} ({path}): toxiproxy_url")
         target = RecsysTarget.from_config(

@@ -18,7 +18,8 @@ What it does, by phase:
 * before the experiment: the target is resolved and its gateway must answer, else the
   run is interrupted with one line naming the missing configuration, before anything
   is injected;
-* during the method: a guardrail watches the gateway's metrics; when a condition holds,
+* during the method: a guardrail watches the gateway's metrics (for a Kubernetes-only
+  target: the share of its Triton pods available); when a condition holds,
   every fault is rolled back at once from the watcher thread, the reason is recorded
   and the run is interrupted (chaoslib's graceful exit: the experiment's rollbacks run);
 * after the rollbacks and after the experiment: every chaosrec fault of this process
@@ -109,7 +110,7 @@ def before_experiment_control(
     install_log_filter()  # chaos run logs httpx request URLs (credentials included) at INFO
     try:
         current = _session(configuration)
-        current.target.check_reachable()
+        current.check_reachable()
     except ChaosrecError as err:
         _state["interrupted_by"] = f"chaosrec: {err}"
         raise InterruptExecution(f"chaosrec: {err}") from err
@@ -142,13 +143,28 @@ def before_method_control(
     from chaosrec.faults.guardrail import GatewayMetricsSource, Guardrail
 
     current = _session(configuration)
+    source: Any
+    if current.target.gateway_url or current.kubernetes is None:
+        source = GatewayMetricsSource(current.target.gateway_url)
+    else:  # a Kubernetes-only target: the share of its Triton pods available
+        from chaosrec.faults.cluster_guardrail import ClusterCapacitySource
+
+        spec = current.kubernetes.spec
+        source = ClusterCapacitySource(
+            current.kubernetes.api(),
+            spec.namespace,
+            spec.pods_selector(),
+            normal={r.deployment: r.replicas for r in spec.regions.values()},
+        )
     guard = Guardrail(
         conditions,
-        GatewayMetricsSource(current.target.gateway_url),
+        source,
         on_trip=[current.chaos.rollback_all],
         on_abort=_abort,
         poll_s=float(_state["poll_s"]),
         window_s=float(_state["window_s"]),
+        # pods, not requests: a handful is the whole fleet, and every one counts
+        min_requests=1 if not isinstance(source, GatewayMetricsSource) else 5,
     )
     current.guardrails.append(guard)
     _state["guardrail"] = guard

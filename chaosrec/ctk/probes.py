@@ -24,11 +24,14 @@ from chaosrec.steady_state.probes import TrafficSample
 
 __all__ = [
     "availability",
+    "available_share",
     "degraded_share",
     "error_rate",
     "healthy_replicas",
     "latency_p99_ms",
     "load_verdict",
+    "nodes_ready",
+    "pending_pods",
     "recall_at_10",
 ]
 
@@ -152,3 +155,84 @@ def load_verdict(
     data["status"] = verdict.status
     data["table"] = verdict.table()
     return data
+
+
+# -- Kubernetes: the cluster as its API reports it (targets with a `kubernetes` section) ------
+
+
+def _kubernetes(configuration: dict[str, Any] | None) -> Any:
+    from chaosrec.errors import ConfigError
+
+    faults = context.session(configuration).kubernetes
+    if faults is None:
+        raise ConfigError(
+            "this probe reads a Kubernetes cluster: use a target file with a 'kubernetes' "
+            "section (chaosrec_target / CHAOSREC_TARGET)"
+        )
+    return faults
+
+
+def available_share(
+    region: str = "",
+    until: float | None = None,
+    timeout_s: float = 30.0,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> float:
+    """Share (0-1) of the region's *normal* Triton pods (``replicas`` in the target file)
+    that are available: of ``region``, or of every region when empty. A region scaled to
+    zero counts 0, not "all of nothing". With ``until``, polls (every 100 ms, at most
+    ``timeout_s`` seconds) until the share equals it, then returns the last value: the
+    Deployment's status follows a scale a moment later."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = _available_share(region, configuration, secrets)
+        if until is None or abs(value - until) < 1e-9 or time.monotonic() >= deadline:
+            return value
+        time.sleep(0.1)
+
+
+def _available_share(
+    region: str, configuration: dict[str, Any] | None, secrets: dict[str, Any] | None
+) -> float:
+    faults = _kubernetes(configuration)
+    api = faults.api(secrets)
+    spec = faults.spec
+    regions = [spec.region(region)] if region else list(spec.regions.values())
+    normal: int = sum(r.replicas for r in regions)
+    available: int = sum(
+        min(r.replicas, int(api.deployment(spec.namespace, r.deployment).available))
+        for r in regions
+    )
+    return available / normal
+
+
+def pending_pods(
+    region: str = "",
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> int:
+    """How many Triton pods (of ``region``, or of all) the scheduler has not placed; their
+    reasons are in the chaosrec logger's output."""
+    faults = _kubernetes(configuration)
+    spec = faults.spec
+    selector = spec.region(region).pods if region else spec.pods_selector()
+    pending = faults.api(secrets).pending(spec.namespace, selector)
+    for pod in pending:
+        import logging
+
+        logging.getLogger("chaostoolkit").info(f"pending {pod.name}: {pod.reason}")
+    return len(pending)
+
+
+def nodes_ready(
+    label_selector: str = "",
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> int:
+    """How many nodes (matching ``label_selector``, e.g. ``topology.kubernetes.io/region=
+    region-a``) are Ready."""
+    ready, _ = _kubernetes(configuration).api(secrets).nodes_ready(label_selector)
+    return int(ready)

@@ -87,8 +87,11 @@ def load_remote_config(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_REMOTE_KEYS)}"
         )
-    if not isinstance(data.get("gateway_url"), str):
-        raise ConfigError(f"{path}: 'gateway_url' is required (e.g. http://host:8080)")
+    if not isinstance(data.get("gateway_url"), str) and "kubernetes" not in data:
+        raise ConfigError(
+            f"{path}: 'gateway_url' is required (e.g. http://host:8080), unless the target "
+            "is a Kubernetes deployment acted on through its API (a 'kubernetes' section)"
+        )
     return data
 
 
@@ -172,7 +175,7 @@ class RecsysTarget:
                     "(the gateway's /admin bearer token) or remove admin_token_env"
                 )
         return cls(
-            gateway_url=data["gateway_url"],
+            gateway_url=str(data.get("gateway_url") or ""),  # "": cluster probes only
             topology=topology,
             toxiproxy=toxiproxy,
             golden=golden,

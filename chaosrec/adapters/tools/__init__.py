@@ -1,9 +1,9 @@
 """The external tools chaosrec drives: found, or installed from the registries this
 project may use, into chaosrec's tools folder (:func:`chaosrec.core.paths.tools_dir`).
 
-One module per tool (:mod:`.toxiproxy`, :mod:`.allure`, :mod:`.chromium`), on shared
-helpers (:mod:`._run`: run with a deadline and the output's tail, version probes,
-``$X_BIN`` overrides).
+One module per tool (:mod:`.toxiproxy`, :mod:`.allure`, :mod:`.chromium`,
+:mod:`.kubernetes`), on shared helpers (:mod:`._run`: run with a deadline and the output's
+tail, version probes, ``$X_BIN`` overrides).
 """
 
 from chaosrec.adapters.tools._run import run_tool
@@ -14,6 +14,12 @@ from chaosrec.adapters.tools.allure import (
     install_allure,
 )
 from chaosrec.adapters.tools.chromium import find_chromium, install_chromium
+from chaosrec.adapters.tools.kubernetes import (
+    KUBERNETES_VERSION,
+    KWOK_VERSION,
+    KubernetesBinaries,
+    ensure_kubernetes,
+)
 from chaosrec.adapters.tools.toxiproxy import (
     TOXIPROXY_MODULE,
     TOXIPROXY_VERSION,
@@ -26,9 +32,13 @@ from chaosrec.core.paths import tools_dir
 
 __all__ = [
     "ALLURE_VERSION",
+    "KUBERNETES_VERSION",
+    "KWOK_VERSION",
     "TOXIPROXY_MODULE",
     "TOXIPROXY_VERSION",
+    "KubernetesBinaries",
     "allure_version",
+    "ensure_kubernetes",
     "ensure_toxiproxy",
     "find_allure",
     "find_chromium",

@@ -1,10 +1,11 @@
-"""The fault vocabulary on Kubernetes, tested against a MOCK of chaostoolkit-kubernetes.
+"""Unit tests of the MAPPING from chaosrec's faults to chaostoolkit-kubernetes calls.
 
-There is no Kubernetes cluster on our machines, so chaosk8s's functions are replaced
-by mock recorders (``mock_chaosk8s``): these tests prove which chaosk8s functions are
-called with which arguments, that the generated activities pass chaoslib's validation
-against the real chaosk8s signatures, and that a missing kubeconfig fails before any
-call. Nothing here has run against a real cluster."""
+chaosk8s's functions are replaced by MOCK recorders (``mock_chaosk8s``): these tests
+prove which chaosk8s functions are called with which arguments and in which order
+(rollbacks included), that the generated activities pass chaoslib's validation against
+the real chaosk8s signatures, and that a missing kubeconfig or a forbidden API server
+fails before any call. What the calls *do* is tested against a real API server in
+``tests/integration/test_kubernetes_faults.py``."""
 
 from __future__ import annotations
 
@@ -35,11 +36,15 @@ SPEC = {
 
 @pytest.fixture
 def mock_chaosk8s(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """MOCK: replaces the chaosk8s functions chaosrec uses by recorders of their calls."""
+    """MOCK: replaces the chaosk8s functions chaosrec uses by recorders of their calls (and
+    the cluster-side fault ledger by no-ops: there is no API server here)."""
     import chaosk8s.deployment.actions as deployment
     import chaosk8s.node.actions as node
     import chaosk8s.pod.actions as pod
 
+    from chaosrec.ctk import kubernetes as k8s_front
+
+    monkeypatch.setattr(k8s_front, "_ledger_api", lambda secrets: None)
     calls: list[tuple[str, dict[str, Any]]] = []
     for module, name in [
         (pod, "terminate_pods"),
@@ -60,7 +65,14 @@ def mock_chaosk8s(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, 
 @pytest.fixture
 def kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "kubeconfig"
-    path.write_text("apiVersion: v1\nkind: Config\n", encoding="utf-8")
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: local\n"
+        "clusters: [{name: local, cluster: {server: 'https://127.0.0.1:6443'}}]\n"
+        "contexts: [{name: local, context: {cluster: local, user: me}},"
+        " {name: prod, context: {cluster: local, user: me}}]\n"
+        "users: [{name: me, user: {}}]\n",
+        encoding="utf-8",
+    )
     monkeypatch.setenv("KUBECONFIG", str(path))
     return path
 
@@ -260,3 +272,48 @@ def test_a_target_file_on_kubernetes_routes_ctk_actions_to_chaosk8s(
         assert mock_chaosk8s[-1][1]["replicas"] == 2
     finally:
         context.bind(None)
+
+
+def test_an_api_server_off_loopback_is_refused_before_any_call(
+    mock_chaosk8s: list[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "prod-kubeconfig"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: prod\n"
+        "clusters: [{name: prod, cluster: {server: 'https://k8s.prod.example:6443'}}]\n"
+        "contexts: [{name: prod, context: {cluster: prod, user: me}}]\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    monkeypatch.delenv("CHAOSREC_ALLOW_HOSTS", raising=False)
+    k8s, chaos = _faults()
+    with pytest.raises(TargetNotAllowedError, match=r"k8s\.prod\.example"):
+        k8s.inject("region_outage", "region-a", "refuse")
+    assert mock_chaosk8s == []
+    assert chaos.active() == []
+
+
+def test_a_drain_that_fails_after_the_cordon_still_uncordons(
+    mock_chaosk8s: list[Any], kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chaosk8s's drain raises on a 429 after cordoning: the rollback armed before the
+    cordon runs, and the refusal is reported as EvictionBlocked naming the pod."""
+    import chaosk8s.node.actions as node
+    from chaoslib.exceptions import ActivityFailed
+
+    from chaosrec.errors import EvictionBlocked
+
+    def refused(**kwargs: Any) -> None:
+        mock_chaosk8s.append(("drain_nodes", kwargs))
+        raise ActivityFailed(
+            "Failed to evict pod triton-a-1: {... 'code': 429, 'message': 'Cannot evict pod "
+            "as it would violate the pod's disruption budget.'}"
+        )
+
+    monkeypatch.setattr(node, "drain_nodes", refused)
+    k8s, chaos = _faults()
+    with pytest.raises(EvictionBlocked, match="triton-a-1") as excinfo:
+        k8s.inject("gpu_loss", "region-a.r0", "drain")
+    assert excinfo.value.node == "gpu-node-a0"
+    assert [name for name, _ in mock_chaosk8s] == ["cordon_node", "drain_nodes", "uncordon_node"]
+    assert chaos.active() == []
