@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Self
 
+from chaosrec.core.interrupts import signals_held
 from chaosrec.errors import RollbackError
 
 __all__ = ["Fault", "FaultListener", "TrafficCounter", "undo_each"]
@@ -30,12 +31,13 @@ def undo_each(items: list[str], undo: Callable[[str], object]) -> None:
     """Undo every item (newest first) even if some fail, then raise one error naming
     each failure; ``items`` is emptied."""
     errors: list[str] = []
-    for item in reversed(items):
+    while items:  # an item leaves the list once undone (or failed): an interrupted undo
+        item = items[-1]  # (Ctrl-C, SIGTERM) leaves what is still applied for a retry
         try:
             undo(item)
         except Exception as err:  # noqa: BLE001 - undo the rest, then report them all
             errors.append(f"{item}: {err}")
-    items.clear()
+        items.pop()
     if errors:
         raise RuntimeError("; ".join(errors))
 
@@ -76,12 +78,16 @@ class Fault:
 
     def inject(self) -> Self:
         """Apply the fault (idempotent). If applying fails part-way, what was applied is
-        reverted before the error propagates."""
-        with self._lock:
+        reverted before the error propagates. Interrupting signals (Ctrl-C, SIGTERM) are
+        held until the fault is on and known to rollback (:mod:`chaosrec.core.interrupts`)."""
+        with signals_held(), self._lock:
             if self._active or self.ended_at is not None:
                 return self
             self._traffic_before = self._count()
             self._notify("injecting")
+            # active before anything is applied: an interrupt (Ctrl-C, SIGTERM) landing
+            # between the last change and the bookkeeping leaves a fault rollback reverts
+            self._active = True
             try:
                 self._inject()
             except BaseException:
@@ -92,26 +98,31 @@ class Fault:
                         f"{self.label}: injection failed and its partial rollback failed too: "
                         f"{err}; check the targets by hand"
                     ) from err
+                self._active = False
                 raise
             self.started_at = time.monotonic()
-            self._active = True
         self._notify("inject")
         return self
 
     def revert(self) -> None:
-        """Undo the fault (idempotent). Raises :class:`RollbackError` if undoing failed."""
-        with self._lock:
+        """Undo the fault (idempotent). Raises :class:`RollbackError` if undoing failed.
+        Interrupting signals are held until the fault is off, as for :meth:`inject`."""
+        with signals_held(), self._lock:
             if not self._active:
                 return
-            self._active = False
             self._notify("reverting")
             self.ended_at = time.monotonic()
             try:
                 self._revert()
             except Exception as err:
+                self._active = False
                 raise RollbackError(
                     f"{self.label}: rollback failed: {err}; the fault may still be in place"
                 ) from err
+            except BaseException:
+                raise  # interrupted (Ctrl-C, SIGTERM): still active, so a retry reverts the rest
+            else:
+                self._active = False
             finally:
                 self._traffic_after = self._count()
                 self._notify("revert")

@@ -191,7 +191,7 @@ def test_ctrl_c_during_a_fault_rolls_it_back(
     proc = subprocess.Popen(
         [*CHAOS, "run", str(path)],
         cwd=tmp_path,
-        env=_run_env(name),
+        env={**_run_env(name), "PYTHONFAULTHANDLER": "1"},  # SIGABRT: every thread's stack
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -199,7 +199,12 @@ def test_ctrl_c_during_a_fault_rolls_it_back(
     try:
         wait_for(lambda: not _toxiproxy_clean(state), 60, "the region outage")
         proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=60)
+        try:
+            output, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # where it hangs, for the failure message
+            output, _ = proc.communicate(timeout=30)
+            pytest.fail(f"chaos run still running 60 s after Ctrl-C:\n{output[-6000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -73,6 +74,13 @@ def test_their_service_link_latency(service, toxiproxy, chaos, load, slo):
             run.wait(1.2)
     slo.assert_met(run, availability=0.99, p99_ms=2000)
 '''
+
+
+#: the first effect sentence: the fault by its label, then its effect on p99
+_P99_SENTENCE = (
+    r"latency\(their-service, ms=20\) (added [\d.]+ ms to|took [\d.]+ ms off) p99 "
+    r"\(95 % CI -?[\d.]+ to -?[\d.]+\)"
+)
 
 
 def _pytest(project: Path, *args: str, delay_s: float = 0.0) -> subprocess.CompletedProcess[str]:
@@ -157,8 +165,10 @@ def test_the_drill_summary_renders_score_trend_deltas_and_regressions(
     assert "50.0/100 (1 drill scored)" in text and "(50.0/100" not in text
     assert "Trend: 100.0 → 100.0 → 100.0 → 100.0 → 100.0 → 50.0 (this run)" in text
     assert '<svg class="trend"' in page.html  # the trend, drawn
-    assert "latency(their-service, ms=20) added " in text and "to p99 (95 % CI " in text
-    assert "to p50 (95 % CI " in text
+    # the fault named, then each figure; p99 over ~120 answers per phase is nearly their
+    # maximum, so its sign is noise: only the p50 shift (20 ms) is sure to be "added"
+    assert re.search(_P99_SENTENCE, text), text
+    assert re.search(r"added (1[5-9]|[23]\d)\.\d ms to p50 \(95 % CI ", text), text
     assert "REGRESSED (past " in text
     assert "[Regressed, SLO still met] p50_ms" in text
     assert page.errors == [] and len(page.png) > 50_000
@@ -190,5 +200,5 @@ def test_the_allure_report_shows_the_score_and_the_regression(
     assert "history.png" in check.drill_text  # the drill's figures over its runs
     described = check.description_text  # rendered in the description's own frame
     assert "Fault versus baseline" in described
-    assert "latency(their-service, ms=20) added " in described and "(95 % CI " in described
+    assert re.search(_P99_SENTENCE, described), described
     assert "Compared with its history" in described and "REGRESSED (past " in described
