@@ -48,15 +48,16 @@ def _deliver(signum: int, handler: Any, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def signals_held() -> Iterator[None]:
-    """Run the block with :data:`HELD_SIGNALS` held (see the module docstring)."""
-    if threading.current_thread() is not threading.main_thread():
+def signals_held(hold: bool = True) -> Iterator[None]:
+    """Run the block with :data:`HELD_SIGNALS` held (see the module docstring); with
+    ``hold=False``, as it is."""
+    if not hold or threading.current_thread() is not threading.main_thread():
         yield
         return
     previous: dict[int, Any] = {}
     pending: list[tuple[int, FrameType | None]] = []
 
-    def hold(signum: int, frame: FrameType | None) -> None:
+    def held(signum: int, frame: FrameType | None) -> None:
         if any(s == signum for s, _ in pending):  # the second one: don't wait any longer
             pending[:] = [(s, f) for s, f in pending if s != signum]
             _deliver(signum, previous[signum], frame)
@@ -73,7 +74,7 @@ def signals_held() -> Iterator[None]:
         if number is None:
             continue
         try:
-            previous[number] = signal.signal(number, hold)
+            previous[number] = signal.signal(number, held)
         except (ValueError, OSError):  # not settable here
             continue
     try:

@@ -288,6 +288,10 @@ class K8sCall:
 class K8sFault(Fault):
     """A fault made of chaosk8s calls; reverted by its rollback calls (newest first)."""
 
+    # a drain waits for evictions (grace periods of 30 s and more): Ctrl-C must reach it at
+    # once; every step is armed for rollback and its objects marked before it runs
+    holds_signals = False
+
     def __init__(
         self,
         label: str,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from chaosrec.core.interrupts import signals_held
 from chaosrec.errors import RollbackError
@@ -46,6 +46,10 @@ class Fault:
     """Base class: subclasses implement :meth:`_inject` and :meth:`_revert`."""
 
     kind: str = "fault"
+    #: hold Ctrl-C/SIGTERM while the fault changes its targets (quick API calls); a fault
+    #: whose change waits on something slow (a node drain) sets False, so an interrupt
+    #: reaches it at once, and must then record each step before the next
+    holds_signals: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -79,8 +83,9 @@ class Fault:
     def inject(self) -> Self:
         """Apply the fault (idempotent). If applying fails part-way, what was applied is
         reverted before the error propagates. Interrupting signals (Ctrl-C, SIGTERM) are
-        held until the fault is on and known to rollback (:mod:`chaosrec.core.interrupts`)."""
-        with signals_held(), self._lock:
+        held until the fault is on and known to rollback (:mod:`chaosrec.core.interrupts`),
+        unless the class says otherwise (:attr:`holds_signals`)."""
+        with signals_held(self.holds_signals), self._lock:
             if self._active or self.ended_at is not None:
                 return self
             self._traffic_before = self._count()
@@ -107,7 +112,7 @@ class Fault:
     def revert(self) -> None:
         """Undo the fault (idempotent). Raises :class:`RollbackError` if undoing failed.
         Interrupting signals are held until the fault is off, as for :meth:`inject`."""
-        with signals_held(), self._lock:
+        with signals_held(self.holds_signals), self._lock:
             if not self._active:
                 return
             self._notify("reverting")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,9 @@ def deploy_reference(cluster: KubeCluster) -> None:
 
 
 def all_available(cluster: KubeCluster, timeout_s: float = 60) -> None:
-    api = cluster.api
-    api.wait(
-        lambda: all(d.full and d.desired > 0 for d in api.deployments(NS)),
+    wait(
+        cluster,
+        lambda: all(d.full and d.desired > 0 for d in cluster.api.deployments(NS)),
         timeout_s,
         "every Triton Deployment fully available",
     )
@@ -44,3 +45,27 @@ def pods(cluster: KubeCluster, selector: str) -> dict[str, Any]:
     """Live (not terminating) pods of ``selector`` by uid."""
     items = cluster.api.core.list_namespaced_pod(NS, label_selector=selector).items
     return {p.metadata.uid: p for p in items if not p.metadata.deletion_timestamp}
+
+
+def wait(cluster: KubeCluster, predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
+    """``cluster.api.wait``, whose timeout says what the namespace looked like then."""
+    try:
+        return cluster.api.wait(predicate, timeout_s, what)
+    except TimeoutError as err:
+        raise TimeoutError(f"{err}\n{namespace_state(cluster)}") from None
+
+
+def namespace_state(cluster: KubeCluster) -> str:
+    """The namespace's Deployments and pods, one line each (for a failure message)."""
+    api = cluster.api
+    lines = [
+        f"deployment {d.name}: desired {d.desired} available {d.available} ready {d.ready}"
+        for d in api.deployments(NS)
+    ]
+    for p in api.core.list_namespaced_pod(NS).items:
+        ready = [c.status for c in p.status.conditions or [] if c.type == "Ready"]
+        lines.append(
+            f"pod {p.metadata.name} uid {p.metadata.uid[:8]} phase {p.status.phase} "
+            f"node {p.spec.node_name} ready {ready} deleting {p.metadata.deletion_timestamp}"
+        )
+    return "\n".join(lines)

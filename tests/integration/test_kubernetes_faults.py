@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes_reference import NS, SPEC, all_available, deploy_reference, docs, pods
+from kubernetes_reference import NS, SPEC, all_available, deploy_reference, docs, pods, wait
 
 from chaosrec.ctk.kubernetes import KubernetesFaults, parse_kubernetes
 from chaosrec.drill.cluster import KubeCluster
@@ -62,11 +62,18 @@ def test_region_outage_refuse_scales_to_zero_and_back(recsys_on_k8s: KubeCluster
     api = recsys_on_k8s.api
     fault = k8s.inject("region_outage", "region-a", "refuse")
     assert api.deployment(NS, "triton-region-a").desired == 0
-    api.wait(lambda: not pods(recsys_on_k8s, "app=triton,region=region-a"), 30, "pods gone")
+    wait(
+        recsys_on_k8s,
+        lambda: not pods(recsys_on_k8s, "app=triton,region=region-a"),
+        30,
+        "pods gone",
+    )
     assert api.deployment(NS, "triton-region-b").available == 2  # the other region untouched
     fault.revert()
     assert api.deployment(NS, "triton-region-a").desired == 2
-    api.wait(lambda: api.deployment(NS, "triton-region-a").available == 2, 30, "back at 2")
+    wait(
+        recsys_on_k8s, lambda: api.deployment(NS, "triton-region-a").available == 2, 30, "back at 2"
+    )
 
 
 def test_region_outage_kill_terminates_pods_and_the_replicaset_recreates_them(
@@ -80,19 +87,21 @@ def test_region_outage_kill_terminates_pods_and_the_replicaset_recreates_them(
         now = pods(recsys_on_k8s, "app=triton,region=region-a")
         return len(now) == 2 and not (set(now) & before)
 
-    api.wait(replaced, 30, "two new pods in place of the terminated ones")
-    api.wait(lambda: api.deployment(NS, "triton-region-a").available == 2, 30, "available")
+    wait(recsys_on_k8s, replaced, 30, "two new pods in place of the terminated ones")
+    wait(
+        recsys_on_k8s, lambda: api.deployment(NS, "triton-region-a").available == 2, 30, "available"
+    )
 
 
 @pytest.mark.parametrize(("fault", "mode"), [("crash", None), ("gpu_loss", "kill")])
 def test_a_replica_fault_terminates_that_replicas_pod_only(
     recsys_on_k8s: KubeCluster, k8s: Any, fault: str, mode: str | None
 ) -> None:
-    api = recsys_on_k8s.api
     replica = set(pods(recsys_on_k8s, "chaosrec.io/replica=region-a.r9"))
     region = set(pods(recsys_on_k8s, "app=triton,region=region-a"))
     k8s.inject(fault, "region-a.r9", mode)
-    api.wait(
+    wait(
+        recsys_on_k8s,
         lambda: set(pods(recsys_on_k8s, "chaosrec.io/replica=region-a.r9")) - replica != set(),
         30,
         "a new pod for the replica",
@@ -113,7 +122,12 @@ def test_drain_evicts_the_gpu_nodes_pods_and_the_rollback_uncordons(
         if not p.metadata.deletion_timestamp
     ]
     assert on_node == []
-    api.wait(lambda: api.deployment(NS, "triton-region-a").available == 2, 30, "rescheduled")
+    wait(
+        recsys_on_k8s,
+        lambda: api.deployment(NS, "triton-region-a").available == 2,
+        30,
+        "rescheduled",
+    )
     fault.revert()
     assert not api.core.read_node("gpu-a0").spec.unschedulable
 
@@ -135,7 +149,7 @@ def test_a_budget_that_allows_no_disruption_blocks_the_drain(
                 and pdb.status.disruptions_allowed == 0
             )
 
-        api.wait(budget_at_limit, 30, "the budget allows no disruption")
+        wait(recsys_on_k8s, budget_at_limit, 30, "the budget allows no disruption")
         # drain the GPU node a region-a pod runs on now (earlier drains moved them)
         node = next(iter(pods(recsys_on_k8s, "app=triton,region=region-a").values())).spec.node_name
         before = {

@@ -118,3 +118,18 @@ def test_an_interrupted_undo_keeps_what_is_still_applied_for_a_retry() -> None:
     assert applied == ["a", "b"]  # "c" is off; "b" may not be: retried
     undo_each(applied, undo)
     assert applied == [] and undone == ["c", "b", "b", "a"]
+
+
+class _SlowChangeFault(_TwoStepFault):
+    """A fault whose change waits on something slow (as a node drain): not held."""
+
+    holds_signals = False
+
+
+def test_a_fault_that_does_not_hold_signals_is_interrupted_at_once_and_undone() -> None:
+    target: list[str] = []
+    fault = _SlowChangeFault(target)
+    with pytest.raises(KeyboardInterrupt):
+        fault.inject()
+    assert target == [] and not fault.active  # what it had applied, reverted on the way out
+    assert fault.applied == []
