@@ -12,9 +12,11 @@ region).
 Then, from the store:
 
 * **live**: the regressions the plugin flagged on the unchanged runs (the rule in use:
-  median and MAD of the last 10 passed runs, judged from the 6th run on);
+  median and MAD of the last 10 passed runs, judged from the 6th run on, runs on a
+  machine too busy to judge left unjudged);
 * **replayed**: every figure of every drill, each run judged against the runs before it
-  (:func:`chaosrec.slo.regression.false_alarms`): flags / judgements per figure;
+  as the plugin judges (a busy run is history, never judged): flags / judgements per
+  figure;
 * **permuted**: the unchanged runs are exchangeable, so their order is shuffled
   ``--permutations`` times and replayed, for a steadier estimate of the per-judgement
   and per-run rates (a run is flagged when any figure of any drill is);
@@ -40,7 +42,7 @@ from typing import Any
 
 from chaosrec.adapters.history import PastDrill, open_store
 from chaosrec.drill.history import drill_figures
-from chaosrec.slo.regression import FIGURES, RegressionRule, false_alarms
+from chaosrec.slo.regression import FIGURES, RegressionRule
 
 ROOT = Path(__file__).resolve().parents[1]
 DRILLS = (
@@ -69,21 +71,38 @@ def run_session(store: str, drills: str, slowed: bool) -> tuple[int, float]:
     return proc.returncode, time.monotonic() - started
 
 
-def passed_series(history: list[PastDrill], rule: RegressionRule) -> dict[str, list[float | None]]:
-    """figure -> values of the passed runs on a machine not too busy to judge, oldest
-    first (the runs the rule judges and compares with)."""
-    series: dict[str, list[float | None]] = defaultdict(list)
+def passed_series(history: list[PastDrill], rule: RegressionRule) -> dict[str, list[Any]]:
+    """figure -> values of the passed runs, oldest first, and ``"busy"`` -> whether each
+    ran on a machine too busy to judge (such a run is history, never judged)."""
+    series: dict[str, list[Any]] = defaultdict(list)
     for past in sorted(history, key=lambda p: p.run.started_at):
-        if past.drill.outcome != "passed" or rule.busy(past.drill.send_lag_p99_ms):
+        if past.drill.outcome != "passed":
             continue
+        series["busy"].append(rule.busy(past.drill.send_lag_p99_ms))
         for name, value in drill_figures(past.drill).items():
             if name in FIGURES:
                 series[name].append(value)
     return series
 
 
-def analyse(store_url: str, permutations: int, slowed_run: str | None) -> dict[str, Any]:
-    rule = RegressionRule()
+def replay(
+    values: list[float | None], busy: list[bool], figure: str, rule: RegressionRule
+) -> list[int | None]:
+    """Each run judged against the runs before it, as the plugin judges: per run, 1
+    flagged, 0 judged and not flagged, None not judged (busy, no value, too few runs)."""
+    out: list[int | None] = []
+    for i, value in enumerate(values):
+        history = values[max(0, i - rule.runs) : i][::-1]
+        if busy[i] or value is None or rule.baseline(figure, history) is None:
+            out.append(None)
+        else:
+            out.append(int(rule.judge(figure, history, value) is not None))
+    return out
+
+
+def analyse(
+    store_url: str, permutations: int, slowed_run: str | None, rule: RegressionRule
+) -> dict[str, Any]:
     with open_store(store_url, read_only=True) as store:
         runs = store.runs()[::-1]
         unchanged = [r.run_id for r in runs if r.run_id != slowed_run]
@@ -115,48 +134,47 @@ def analyse(store_url: str, permutations: int, slowed_run: str | None) -> dict[s
         for p in history:
             busy = p.drill.outcome == "passed" and rule.busy(p.drill.send_lag_p99_ms)
             outcomes["passed (machine too busy)" if busy else p.drill.outcome] += 1
-    replay: dict[str, dict[str, int]] = {}
+    replayed: dict[str, dict[str, int]] = {}
     series_by_drill = {name: passed_series(h, rule) for name, h in drills.items()}
     for figure in FIGURES:
-        flags, judged = false_alarms(
-            [s[figure] for s in series_by_drill.values() if figure in s], figure, rule
-        )
-        replay[figure] = {"flags": flags, "judged": judged}
+        marks = [
+            m
+            for series in series_by_drill.values()
+            if figure in series
+            for m in replay(series[figure], series["busy"], figure, rule)
+            if m is not None
+        ]
+        replayed[figure] = {"flags": sum(marks), "judged": len(marks)}
     # permutations: shuffle each drill's passed runs, replay, count per figure and per run
+    # (a run is judged when any drill of it is, flagged when any figure of any drill is)
     rng = random.Random(0)
     perm_flags = perm_judged = 0
     run_flags = run_judged = 0
     for _ in range(permutations):
-        per_position: dict[int, bool] = defaultdict(bool)
+        judged_at: dict[int, bool] = {}
         for series in series_by_drill.values():
-            n = len(next(iter(series.values()), []))
-            order = list(range(n))
+            order = list(range(len(series["busy"])))
             rng.shuffle(order)
-            for figure, values in series.items():
-                shuffled = [values[i] for i in order]
-                for i, value in enumerate(shuffled):
-                    history = shuffled[max(0, i - rule.runs) : i][::-1]
-                    if value is None or rule.baseline(figure, history) is None:
+            busy = [series["busy"][i] for i in order]
+            for figure in FIGURES:
+                if figure not in series:
+                    continue
+                marks = replay([series[figure][i] for i in order], busy, figure, rule)
+                for position, mark in enumerate(marks):
+                    if mark is None:
                         continue
                     perm_judged += 1
-                    flagged = rule.judge(figure, history, value) is not None
-                    perm_flags += flagged
-                    per_position[i] |= flagged
-        judged_positions = {
-            i
-            for series in series_by_drill.values()
-            for values in series.values()
-            for i in range(len(values))
-            if i >= rule.min_runs
-        }
-        run_judged += len(judged_positions)
-        run_flags += sum(per_position[i] for i in judged_positions)
+                    perm_flags += mark
+                    judged_at[position] = judged_at.get(position, False) or bool(mark)
+        run_judged += len(judged_at)
+        run_flags += sum(judged_at.values())
     return {
+        "rule": {"min_runs": rule.min_runs, "busy_lag_ms": rule.busy_lag_ms},
         "runs": len(unchanged),
         "drills": len(drills),
         "outcomes": dict(outcomes),
         "live_flags": live,
-        "replay": replay,
+        "replay": replayed,
         "permuted": {
             "judgements": perm_judged,
             "flags": perm_flags,
@@ -179,7 +197,20 @@ def main() -> None:
     parser.add_argument("--analyse-only", action="store_true", help="only read the store")
     parser.add_argument("--slowed-run", default=None, help="run id of the slowed session")
     parser.add_argument("--json", default=None, help="write the numbers here")
+    parser.add_argument(
+        "--min-runs",
+        type=int,
+        default=RegressionRule.min_runs,
+        help="the rule's min_runs (default: the library's)",
+    )
+    parser.add_argument(
+        "--busy-lag-ms",
+        type=float,
+        default=RegressionRule.busy_lag_ms,
+        help="the rule's busy gate (default: the library's)",
+    )
     args = parser.parse_args()
+    rule = RegressionRule(min_runs=args.min_runs, busy_lag_ms=args.busy_lag_ms)
     store = args.store or f"sqlite:///{tempfile.mkdtemp(prefix='bench-history-')}/h.sqlite"
     print(f"store: {store}", flush=True)
     slowed_run = args.slowed_run
@@ -192,7 +223,7 @@ def main() -> None:
             with open_store(store, read_only=True) as opened:
                 slowed_run = opened.runs(last=1)[0].run_id
             print(f"slowed run {slowed_run[:12]}: exit {code} in {seconds:.0f} s", flush=True)
-    result = analyse(store, args.permutations, slowed_run)
+    result = analyse(store, args.permutations, slowed_run, rule)
     print(json.dumps(result, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps({"store": store, **result}, indent=2) + "\n")

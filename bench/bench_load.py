@@ -14,7 +14,10 @@ while the generator under test is pinned to another (``--gen-cpu``), with ``task
 
 For the open-loop generators each rate runs ``--duration`` seconds and is *clean* when
 every request was answered 200, at least 99 % of the rate was sent, and the send lag
-(actual send minus scheduled send) has p99 under ``--lag-budget-ms`` (2 ms). Latency is
+(actual send minus scheduled send) has p99 under ``--lag-budget-ms`` (5 ms: the send lag
+above which the drill history calls a machine too busy to judge). Each rate runs
+``--repeat`` times (3) and the median run is kept, since one run on a shared VM can be
+several ms late at p99 for reasons of its own. Latency is
 measured from each request's scheduled time (vegeta's from its own send, as vegeta
 reports it; its send lag comes from its hit timestamps against ``i / rate``). CPU per
 request is the generator's processes' user + system time (children included, start-up
@@ -30,7 +33,7 @@ below ~1: other processes on the generator's core show up as send lag.
 
 Usage::
 
-    python bench/bench_load.py [--rates 2000 4000 ... 16000] [--duration 5]
+    python bench/bench_load.py [--rates 500 1000 2000 ... 16000] [--duration 5] [--repeat 3]
                                [--users 16 64 128] [--gen-cpu 0] [--server-cpu 1]
                                [--only chaosrec vegeta ...]
 """
@@ -327,24 +330,40 @@ def run_locust(url: str, users: int, duration: float, cpu: int) -> Result:
 # -- the sweep and the table -----------------------------------------------------------------
 
 
+def median_run(runs: list[Result], closed: bool) -> Result:
+    """The middle one of a rate's repeats: by send lag (open loop; the figure a noisy VM
+    moves most), by throughput (closed loop)."""
+    key = (lambda r: -r.sent_rps) if closed else (lambda r: r.lag_p99_ms)
+    return sorted(runs, key=key)[len(runs) // 2]
+
+
 def sweep(
-    name: str, rates: list[float], measure: Callable[[float], Result], budget: float
+    name: str,
+    rates: list[float],
+    measure: Callable[[float], Result],
+    budget: float,
+    repeat: int = 1,
 ) -> list[Result]:
+    """Each rate ``repeat`` times, its median run kept; stops after two rates in a row
+    whose median run is not clean."""
     results: list[Result] = []
     misses = 0
     for rate in rates:
         server_before, wall_before = _pid_cpu_s(SERVER_PID), time.monotonic()
-        result = measure(rate)
+        runs = [measure(rate) for _ in range(repeat)]
+        result = median_run(runs, closed=name == "locust")
         server_pct = (
             100 * (_pid_cpu_s(SERVER_PID) - server_before) / (time.monotonic() - wall_before)
         )
         results.append(result)
         mark = "clean" if result.clean(budget) else "not clean"
+        lags = "/".join(f"{r.lag_p99_ms:.1f}" for r in runs) if repeat > 1 else ""
         print(
             f"  {LABELS[name]:<30} {rate:>7.0f}: sent {result.sent_rps:>8.0f}/s, OK "
             f"{100 * result.ok_share:6.2f} %, lag p99 {result.lag_p99_ms:7.2f} ms, latency p99 "
             f"{result.latency_p99_ms:7.2f} ms, {result.cpu_us_per_req:5.0f} µs CPU/req, server "
-            f"{server_pct:3.0f} % of its core ({mark})",
+            f"{server_pct:3.0f} % of its core ({mark})"
+            + (f" [median of {repeat}; lag p99s {lags} ms]" if lags else ""),
             flush=True,
         )
         misses = 0 if result.clean(budget) else misses + 1
@@ -366,11 +385,14 @@ def main() -> None:
         "--rates",
         type=float,
         nargs="+",
-        default=[2000, 4000, 6000, 8000, 10000, 12000, 14000, 16000],
+        default=[500, 1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000],
     )
     parser.add_argument("--users", type=int, nargs="+", default=[16, 64, 128])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per rate")
-    parser.add_argument("--lag-budget-ms", type=float, default=2.0)
+    parser.add_argument("--lag-budget-ms", type=float, default=5.0)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per rate; the median one is kept"
+    )
     parser.add_argument("--gen-cpu", type=int, default=0)
     parser.add_argument("--server-cpu", type=int, default=1)
     parser.add_argument("--only", nargs="+", choices=GENERATORS, default=list(GENERATORS))
@@ -401,6 +423,7 @@ def main() -> None:
                     args.rates,
                     lambda r: run_vegeta(vegeta, url, r, args.duration, args.gen_cpu),
                     budget,
+                    args.repeat,
                 )
             elif name == "locust":
                 runs = sweep(
@@ -408,6 +431,7 @@ def main() -> None:
                     [float(u) for u in args.users],
                     lambda u: run_locust(url, int(u), args.duration, args.gen_cpu),
                     budget,
+                    args.repeat,
                 )
             else:
                 runs = sweep(
@@ -415,6 +439,7 @@ def main() -> None:
                     args.rates,
                     lambda r, n=name: run_chaosrec(n, url, r, args.duration, args.gen_cpu),
                     budget,
+                    args.repeat,
                 )
             table[name] = best(runs, budget, closed=name == "locust")
     finally:

@@ -138,17 +138,16 @@ class DrillHistory:
         """The figures of ``drill`` that regressed against its latest passed runs (runs
         started before ``before`` when given), with the runs it was compared with, newest
         first. Only a drill that passed is judged (one that failed is a problem already,
-        one that broke or was skipped measured nothing); runs on a machine too busy to
+        one that broke or was skipped measured nothing). A run on a machine too busy to
         judge (:meth:`RegressionRule.busy <chaosrec.slo.regression.RegressionRule.busy>`)
-        are neither judged nor history; with fewer than the rule's ``min_runs`` runs
-        nothing is flagged.
+        is not judged, but its figures stay in the history of later runs: a busy machine
+        only makes figures worse, so it can widen the baseline, never narrow it. With
+        fewer than the rule's ``min_runs`` runs nothing is flagged.
 
         :raises HistoryError: the store cannot be read.
         """
         rule = self.rule
-        # more than the window: runs on a busy machine are left out of it
-        fetched = self.store.recent(drill, limit=3 * rule.runs, before=before, children=True)
-        past = [p for p in fetched if not rule.busy(p.drill.send_lag_p99_ms)][: rule.runs]
+        past = self.store.recent(drill, limit=rule.runs, before=before, children=True)
         if drill.outcome != "passed":
             return Judgement((), past, f"not judged: the drill {drill.outcome}")
         if rule.busy(drill.send_lag_p99_ms):
