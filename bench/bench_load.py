@@ -8,7 +8,8 @@ while the generator under test is pinned to another (``--gen-cpu``), with ``task
 * ``chaosrec workers=2``: the same schedule dealt to two local worker processes;
 * ``chaosrec locust x2``: the same schedule on a Locust master with two local
   ``locust --worker`` processes (their engines are chaosrec's);
-* ``vegeta``: ``vegeta attack`` (Go, open loop) at the same rates;
+* ``vegeta``: ``vegeta attack`` (Go, open loop) at the same rates, at most 256 workers
+  (its default, unbounded, collapses on one core at 6,000-8,000 req/s);
 * ``locust FastHttpUser``: Locust's own users (closed loop: each user waits for its
   answer), at ``--users`` users; reported by throughput, since it has no schedule.
 
@@ -61,6 +62,10 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 TOOLS = HERE / ".tools"
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.12.0"
+#: vegeta's own default is unbounded: on one core at 6,000-8,000 req/s it then spawned a
+#: worker (and a connection) per late request and collapsed (5 s latencies, 19,000
+#: sockets in TIME_WAIT); bounded, the same vegeta keeps 16,000 req/s here
+VEGETA_MAX_WORKERS = 256
 GENERATORS = ("chaosrec", "chaosrec-workers", "chaosrec-locust", "vegeta", "locust")
 LABELS = {
     "chaosrec": "chaosrec (in process)",
@@ -242,6 +247,7 @@ def run_vegeta(vegeta: Path, url: str, rate: float, duration: float, cpu: int) -
                 f"-rate={rate:g}/s",
                 f"-duration={duration:g}s",
                 "-timeout=5s",
+                f"-max-workers={VEGETA_MAX_WORKERS}",
                 f"-output={results}",
             ],
             input=f"GET {url}\n".encode(),

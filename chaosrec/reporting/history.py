@@ -194,6 +194,9 @@ class RunOutcome:
     trend: list[RunSummary] = field(default_factory=list)
     regressions: list[tuple[str, Regression]] = field(default_factory=list)
     error: str | None = None
+    #: drills judged against their history, and why the others were not (reason: count)
+    judged: int = 0
+    not_judged: dict[str, int] = field(default_factory=dict)
 
     def view(self) -> dict[str, Any]:
         """Plain data for the renderers (the drill summary, the score file)."""
@@ -222,7 +225,20 @@ class RunOutcome:
                 for drill, r in self.regressions
             ],
             "error": self.error,
+            "judged": self.judged,
+            "not_judged": dict(self.not_judged),
         }
+
+
+def not_judged_reason(why: str) -> str:
+    """A short reason for counting: ``machine too busy``, ``too few earlier runs``, or
+    ``drill failed`` (from a :class:`~chaosrec.drill.history.Judgement`'s sentence)."""
+    if "too busy" in why:
+        return "machine too busy"
+    if why.startswith("not judged yet"):
+        return "too few earlier runs"
+    prefix = "not judged: the drill "
+    return f"drill {why[len(prefix) :]}" if why.startswith(prefix) else why
 
 
 class HistorySession:
@@ -327,6 +343,15 @@ class HistorySession:
         if not records and self.error is None:
             return None
         outcome = RunOutcome(store=self.shown)
+        for result in results:
+            judged = result.get("history")
+            if not judged:
+                continue
+            if judged.get("not_judged"):
+                reason = not_judged_reason(judged["not_judged"])
+                outcome.not_judged[reason] = outcome.not_judged.get(reason, 0) + 1
+            else:
+                outcome.judged += 1
         history = self.open()
         if history is None or not records:
             outcome.error = self.error or "no drill could be judged"
@@ -401,6 +426,8 @@ def score_file(outcome: RunOutcome) -> str:
         "store": view["store"],
         "trend": [{"started_at": t["started_at"], "score": t["score"]} for t in view["trend"]],
         "regressions": view["regressions"],
+        "judged": view["judged"],
+        "not_judged": view["not_judged"],
         "error": view["error"],
     }
     return json.dumps(data, indent=2) + "\n"

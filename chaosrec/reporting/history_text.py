@@ -24,6 +24,7 @@ from chaosrec.slo.regression import FIGURES, format_figure
 __all__ = [
     "REGRESSED_PREFIX",
     "compared_rows",
+    "compared_text",
     "effect_sentence",
     "effect_sentences",
     "history_html",
@@ -216,6 +217,22 @@ def _weights_text() -> str:
     return ", ".join(f"{name} {weight:g}" for name, weight in WEIGHTS.items())
 
 
+def compared_text(view: dict[str, Any]) -> str:
+    """``compared with history: 21 of 29 drills (not judged: 5 machine too busy, 3 too
+    few earlier runs)``, so "regressions: none" says how much was looked at; empty when
+    the view has no counts."""
+    judged = view.get("judged")
+    reasons: dict[str, int] = view.get("not_judged") or {}
+    if judged is None:
+        return ""
+    total = judged + sum(reasons.values())
+    text = f"compared with history: {judged} of {total} drill{'s' if total != 1 else ''}"
+    if reasons:
+        why = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+        text += f" (not judged: {why})"
+    return text
+
+
 def history_lines(view: dict[str, Any]) -> list[str]:
     """The terminal lines: the score with its trend, the regressions, where it is kept."""
     if view.get("error"):
@@ -232,6 +249,9 @@ def history_lines(view: dict[str, Any]) -> list[str]:
         lines += [f"  regressed: {r['drill']}: {r['text']}" for r in regressions]
     else:
         lines.append("regressions: none")
+    compared = compared_text(view)
+    if compared:
+        lines.append(compared)
     if view.get("run_id"):
         lines.append(f"drill history: run {view['run_id'][:12]} recorded in {view['store']}")
     return lines
@@ -243,6 +263,9 @@ def _score_paragraph(view: dict[str, Any]) -> str:
     text = (
         f"**{view['score_text'] or 'no score'}**. Trend over the latest runs: {trend_text(view)}."
     )
+    compared = compared_text(view)
+    if compared:
+        text += f" {compared[0].upper()}{compared[1:]}."
     return text
 
 

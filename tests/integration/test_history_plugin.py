@@ -106,6 +106,8 @@ def test_every_run_is_recorded_in_the_default_store_under_the_rootdir(
             "*= chaosrec drills =*",
             "resilience score: 100.0/100 (trend: 100.0 (this run))",
             "regressions: none",
+            # the first run has nothing to be compared with (or ran on a busy machine)
+            "compared with history: 0 of 1 drill (not judged: 1 *)",
             "drill history: run * recorded in sqlite:///*/.chaosrec/history.sqlite",
             "resilience score: out/resilience-score.json",
         ]
@@ -243,6 +245,7 @@ def test_a_regression_is_reported_and_fails_the_run_only_when_asked(
             "regressions: * (SLOs may still pass)",
             "  regressed: test_latency_on_their_service?20?: p50_ms *: median of the last 5 "
             "runs *, regressed past *",
+            "compared with history: 1 of 1 drill",
         ]
     )
 

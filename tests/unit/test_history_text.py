@@ -15,6 +15,7 @@ from chaosrec.reporting.history_cli import default_store, parse_since
 from chaosrec.reporting.history_text import (
     REGRESSED_PREFIX,
     compared_rows,
+    compared_text,
     effect_sentence,
     effect_sentences,
     history_lines,
@@ -103,14 +104,19 @@ def test_the_terminal_lines_and_the_trend() -> None:
         "trend": [{"run_id": "r1", "score": 100.0}, {"run_id": "r2", "score": None},
                   {"run_id": "r3" * 8, "score": 62.5}],
         "regressions": [{"drill": "test_x", "figure": "rto_s", "text": "rto_s 1.50 s: ..."}],
+        "judged": 21, "not_judged": {"too few earlier runs": 3, "machine too busy": 5},
     }  # fmt: skip
     assert trend_text(view) == "100.0 → - → 62.5 (this run)"
     assert history_lines(view) == [
         "resilience score: 62.5/100 (trend: 100.0 → - → 62.5 (this run))",
         "regressions: 1 (SLOs may still pass)",
         "  regressed: test_x: rto_s 1.50 s: ...",
+        "compared with history: 21 of 29 drills (not judged: 5 machine too busy, "
+        "3 too few earlier runs)",
         "drill history: run r3r3r3r3r3r3 recorded in sqlite:///h.sqlite",
     ]
+    assert compared_text({"judged": 0, "not_judged": {}}) == "compared with history: 0 of 0 drills"
+    assert compared_text({}) == ""
     broken = history_lines({**view, "error": "cannot connect"})
     assert broken == ["chaosrec: the drill history was not recorded: cannot connect"]
 
